@@ -1,0 +1,3 @@
+from vaultgate.cli import main
+
+main()
