@@ -1,0 +1,1 @@
+"""The embedded default: a local PostgreSQL cluster and the gateway process."""
