@@ -39,6 +39,7 @@ class Environment:
     name: str
     vault: Mapping[str, Any]
     gateway: str
+    signing_key: str | None = None
 
     @property
     def is_local_gateway(self) -> bool:
@@ -120,11 +121,23 @@ def _parse(path: Path, data: Mapping[str, Any]) -> Manifest:
         validate_env(name)
         vault_name = table.get("vault", LOCAL)
         gateway = table.get("gateway", LOCAL)
-        if not isinstance(vault_name, str) or not isinstance(gateway, str):
-            raise ConfigError(f"{path}: [env.{name}] vault and gateway are strings")
+        signing_key = table.get("signing_key")
+        if not all(isinstance(v, str) for v in (vault_name, gateway)) or not (
+                signing_key is None or isinstance(signing_key, str)):
+            raise ConfigError(
+                f"{path}: [env.{name}] vault, gateway and signing_key are strings")
+        unknown_keys = set(table) - {"vault", "gateway", "signing_key"}
+        if unknown_keys:
+            raise ConfigError(
+                f"{path}: [env.{name}] has unknown key(s) "
+                f"{', '.join(sorted(unknown_keys))}")
+        if gateway == LOCAL and vault_name != LOCAL:
+            raise ConfigError(
+                f"{path}: [env.{name}] uses the local gateway, which reads the "
+                "local vault; set vault = \"local\" or name a remote gateway")
         manifest = Manifest(path, vaults=vaults)
         profile = dict(manifest.vault_profile(vault_name))
-        envs[name] = Environment(name, profile, gateway)
+        envs[name] = Environment(name, profile, gateway, signing_key)
     return Manifest(path, project, tuple(extensions), envs, vaults)
 
 

@@ -1,0 +1,1 @@
+"""The gateway: the only process that talks to PostgreSQL as an administrator."""

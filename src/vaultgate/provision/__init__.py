@@ -1,0 +1,1 @@
+"""Provisioning: the SQL plans the gateway applies and the CLI-side flow."""
