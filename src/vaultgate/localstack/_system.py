@@ -208,7 +208,12 @@ def system_state_dir(home: Path) -> Path:
     import hashlib
 
     digest = hashlib.sha256(str(Path(home).resolve()).encode()).hexdigest()[:12]
-    return _system_folder(SYSTEM_ROOT) / digest
+    return SYSTEM_ROOT / digest
+
+
+def make_system_root() -> None:
+    """Create /var/lib/vaultgate (root-owned, 0755) if it is missing."""
+    _system_folder(SYSTEM_ROOT)
 
 
 @contextmanager

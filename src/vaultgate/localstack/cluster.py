@@ -21,6 +21,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -66,10 +67,23 @@ class Cluster:
         self.log_statement = log_statement
         self.durable = durable
         self._progress = progress
-        self.user: ServerUser = _system.server_user(progress)
-        self.bindir = _system.reachable_bindir(Path(bindir), self.user,
-                                               progress=progress)
-        self.version = _system.server_version(self.bindir)
+        self._given_bindir = Path(bindir)
+
+    # Resolved on first use, so that status() neither creates a user nor copies.
+    @cached_property
+    def user(self) -> ServerUser:
+        """The account the server runs as (vaultgate-pg when we are root)."""
+        return _system.server_user(self._progress)
+
+    @cached_property
+    def bindir(self) -> Path:
+        """A bindir the server user can run (maybe a root-owned copy)."""
+        return _system.reachable_bindir(self._given_bindir, self.user,
+                                        progress=self._progress)
+
+    @cached_property
+    def version(self) -> str:
+        return _system.server_version(self._given_bindir)
 
     # -- paths and facts ------------------------------------------------------
 
