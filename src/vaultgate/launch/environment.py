@@ -1,0 +1,80 @@
+"""Build a child's environment: the shell, env files on top, references
+resolved in one batch per vault before anything starts."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from vaultgate.errors import UsageError
+from vaultgate.reference import Reference, is_reference, parse
+from vaultgate.secret import Secret
+
+_VARIABLE = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """The environment for the child and the secret values put into it."""
+
+    env: dict[str, str]
+    secrets: tuple[Secret, ...]
+
+
+def merge(shell: Mapping[str, str], env_files: Sequence[Path]) -> dict[str, str]:
+    """Return the shell environment with each env file laid over it in order."""
+    from vaultgate.launch import envfile
+
+    merged = dict(shell)
+    for path in env_files:
+        merged.update(envfile.load(path))
+    return merged
+
+
+def expand(text: str, env: Mapping[str, str]) -> str:
+    """Replace $VAR and ${VAR} in a reference; UsageError if one is unset."""
+    def one(match: re.Match[str]) -> str:
+        name = match.group(1) or match.group(2)
+        if name not in env:
+            raise UsageError(
+                f"reference {text!r} uses ${name}, which is not set; "
+                f"export {name} or define it in an env file"
+            )
+        return env[name]
+
+    return _VARIABLE.sub(one, text)
+
+
+def references(env: Mapping[str, str]) -> dict[str, Reference]:
+    """Return the variables whose values are op:// references, parsed."""
+    found: dict[str, Reference] = {}
+    for key, value in env.items():
+        if is_reference(value):
+            found[key] = _parse(key, expand(value, env))
+    return found
+
+
+def resolve(env: Mapping[str, str]) -> Resolved:
+    """Resolve every reference in env; raise before returning on any failure."""
+    refs = references(env)
+    if not refs:
+        return Resolved(dict(env), ())
+    from vaultgate.resolve import resolve as resolve_refs
+
+    keys = list(refs)
+    labels = [f"{key}={refs[key]}" for key in keys]
+    values = resolve_refs([refs[key] for key in keys], labels)
+    out = dict(env)
+    out.update((key, value.reveal()) for key, value in zip(keys, values, strict=True))
+    return Resolved(out, tuple(values))
+
+
+def _parse(key: str, text: str) -> Reference:
+    from vaultgate.errors import InvalidReferenceError
+
+    try:
+        return parse(text)
+    except InvalidReferenceError as exc:
+        raise InvalidReferenceError(f"{key}: {exc}") from exc

@@ -1,0 +1,177 @@
+"""Resolve op:// references against the vaults the manifest configures.
+
+A reference's vault segment picks the backend: a `[vault.NAME]` profile whose
+`vault` setting matches it, or a local vault by its name (`local` unless the
+profile sets `name`). References are grouped per vault and each backend's
+`resolve` is called once, so fifty references cost one batch per vault.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from vaultgate.errors import (
+    AmbiguousError,
+    ConfigError,
+    NotFoundError,
+    VaultError,
+)
+from vaultgate.reference import Reference
+from vaultgate.secret import Secret
+
+if TYPE_CHECKING:
+    from vaultgate.config import Manifest
+    from vaultgate.vaults.base import Vault
+
+__all__ = ["Resolver", "database_url", "resolve"]
+
+LOCAL_BACKEND = "local"
+
+
+@dataclass(frozen=True)
+class _Profile:
+    name: str
+    settings: Mapping[str, Any]
+
+
+class Resolver:
+    """Maps vault segments to backends, opening each backend on first use."""
+
+    def __init__(self, manifest: Manifest) -> None:
+        self._manifest = manifest
+        self._by_segment = _profiles_by_segment(manifest)
+        self._open: dict[str, Vault] = {}
+
+    def vault_for(self, ref: Reference) -> Vault:
+        """Return the backend that holds `ref`, or a ConfigError/NotFoundError."""
+        segment = ref.vault.lower()
+        profiles = self._by_segment.get(segment)
+        if not profiles:
+            raise NotFoundError(
+                f"vault {ref.vault!r} named by {ref} is not configured "
+                f"({self._known()}); fix the reference or add a [vault.NAME] "
+                f"profile with vault = {ref.vault!r} to {self._where()}"
+            )
+        if len(profiles) > 1:
+            names = " and ".join(f"[vault.{p.name}]" for p in profiles)
+            raise ConfigError(
+                f"vault {ref.vault!r} named by {ref} matches {names} in "
+                f"{self._where()}; give each profile a distinct vault"
+            )
+        if segment not in self._open:
+            from vaultgate.vaults import open_vault
+
+            self._open[segment] = open_vault(profiles[0].settings)
+        return self._open[segment]
+
+    def resolve(
+        self, refs: Sequence[Reference], labels: Sequence[str] | None = None
+    ) -> list[Secret]:
+        """Resolve refs in order, one `resolve` call per vault.
+
+        `labels` name each reference in error messages (e.g. `DB_URL=op://...`).
+        """
+        shown = list(labels) if labels is not None else [str(r) for r in refs]
+        groups: dict[int, list[int]] = {}
+        vaults: dict[int, Vault] = {}
+        for index, ref in enumerate(refs):
+            vault = _named(shown[index], lambda r=ref: self.vault_for(r))
+            vaults.setdefault(id(vault), vault)
+            groups.setdefault(id(vault), []).append(index)
+
+        out: dict[int, Secret] = {}
+        for key, indexes in groups.items():
+            values = self._batch(vaults[key], [refs[i] for i in indexes],
+                                 [shown[i] for i in indexes])
+            out.update(zip(indexes, values, strict=True))
+        return [out[index] for index in range(len(refs))]
+
+    def _batch(
+        self, vault: Vault, refs: list[Reference], shown: list[str]
+    ) -> list[Secret]:
+        unique = list(dict.fromkeys(refs))
+        try:
+            values = dict(zip(unique, vault.resolve(unique), strict=True))
+        except (NotFoundError, AmbiguousError):
+            # Find which reference failed so the message can name it; this
+            # costs extra round trips only on the error path.
+            for ref, label in zip(refs, shown, strict=True):
+                _named(label, lambda r=ref: vault.resolve([r]))
+            raise
+        except VaultError as exc:
+            raise type(exc)(f"cannot resolve {_list(shown)}: {exc}") from exc
+        return [values[ref] for ref in refs]
+
+    def _known(self) -> str:
+        known = sorted({p.settings.get("vault") or p.settings.get("name")
+                        or LOCAL_BACKEND
+                        for ps in self._by_segment.values() for p in ps})
+        return "configured vaults: " + ", ".join(repr(k) for k in known)
+
+    def _where(self) -> str:
+        path = self._manifest.path
+        return str(path) if path is not None else "vaultgate.toml"
+
+
+def resolve(
+    refs: Sequence[Reference],
+    labels: Sequence[str] | None = None,
+    manifest: Manifest | None = None,
+) -> list[Secret]:
+    """Resolve references with the nearest manifest (or the embedded default)."""
+    if not refs:
+        return []
+    if manifest is None:
+        from vaultgate import config
+
+        manifest = config.load()
+    return Resolver(manifest).resolve(refs, labels)
+
+
+def database_url(
+    host: str, port: int | str, database: str, username: str, password: Secret
+) -> Secret:
+    """Return a postgresql:// URL with every part percent-encoded, as a Secret."""
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    user = quote(username, safe="")
+    secret = quote(password.reveal(), safe="")
+    name = quote(database, safe="")
+    return Secret(f"postgresql://{user}:{secret}@{host}:{int(port)}/{name}")
+
+
+def _profiles_by_segment(manifest: Manifest) -> dict[str, list[_Profile]]:
+    profiles = dict(manifest.vaults)
+    profiles.setdefault(LOCAL_BACKEND, {"backend": LOCAL_BACKEND})
+    out: dict[str, list[_Profile]] = {}
+    for name, settings in profiles.items():
+        segment = _segment(settings)
+        if segment is not None:
+            out.setdefault(segment.lower(), []).append(_Profile(name, settings))
+    return out
+
+
+def _segment(settings: Mapping[str, Any]) -> str | None:
+    if settings.get("backend", LOCAL_BACKEND) == LOCAL_BACKEND:
+        return str(settings.get("name", LOCAL_BACKEND))
+    vault = settings.get("vault")
+    return str(vault) if vault else None
+
+
+def _named(label: str, call: Any) -> Any:
+    """Run call(); re-raise a vault error with `label` at the front."""
+    try:
+        return call()
+    except (VaultError, ConfigError) as exc:
+        raise type(exc)(f"cannot resolve {label}: {exc}") from exc
+
+
+def _list(labels: Sequence[str]) -> str:
+    unique = list(dict.fromkeys(labels))
+    if len(unique) <= 3:
+        return ", ".join(unique)
+    return ", ".join(unique[:3]) + f" and {len(unique) - 3} more"
+
