@@ -133,9 +133,9 @@ def _set_password(role: str, verifier: str) -> sql.Composable:
 def _grant_to_self(owner: str, server_version: int) -> sql.Composable:
     # CREATE SCHEMA ... AUTHORIZATION needs the gateway to be able to SET ROLE to
     # the owner. From PostgreSQL 16 a CREATEROLE creator holds only ADMIN OPTION,
-    # so membership with SET (and without INHERIT) is granted explicitly.
+    # so membership (with SET and INHERIT) is granted explicitly.
     if server_version >= 160000:
-        return sql.SQL("GRANT {} TO CURRENT_USER WITH INHERIT FALSE, SET TRUE").format(
+        return sql.SQL("GRANT {} TO CURRENT_USER WITH INHERIT TRUE, SET TRUE").format(
             sql.Identifier(owner))
     return sql.SQL("GRANT {} TO CURRENT_USER").format(sql.Identifier(owner))
 
