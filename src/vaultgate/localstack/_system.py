@@ -245,9 +245,12 @@ def free_port() -> int:
 
 
 def port_in_use(port: int) -> bool:
+    """True if something listens on 127.0.0.1:port (TIME_WAIT does not count)."""
     import socket
 
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # Servers bind with SO_REUSEADDR, so a port left in TIME_WAIT is free.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:
