@@ -8,6 +8,7 @@ import hmac
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -636,3 +637,24 @@ def test_fuzzed_pairs_of_signature_fields_are_refused(
         "signature-input", signature_input
     )
     _only_refusal_or_success(request)
+
+
+# The worked example in docs/signing.md
+
+
+def test_the_documented_worked_example_is_what_sign_request_produces() -> None:
+    doc = (Path(__file__).parents[1] / "docs" / "signing.md").read_text("utf-8")
+    raw = hashlib.sha256(b"vaultgate example key").digest()
+    text = base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+    key = SigningKey("example-2025", Secret(text))
+    headers = sign_request(
+        "POST",
+        "http://127.0.0.1:8470/v1/provision",
+        b'{"project":"billing","env":"dev"}',
+        key,
+        created=1760000000,
+        nonce="example-nonce-0001",
+        ttl=60,
+    )
+    for name, value in headers.items():
+        assert f"\n{name}: {value}\n" in doc
