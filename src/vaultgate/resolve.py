@@ -8,7 +8,7 @@ profile sets `name`). References are grouped per vault and each backend's
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -38,10 +38,15 @@ class _Profile:
 
 
 class Resolver:
-    """Maps vault segments to backends, opening each backend on first use."""
+    """Maps vault segments to backends, opening each backend on first use.
 
-    def __init__(self, manifest: Manifest) -> None:
+    `opener` builds a backend from a profile's settings (default: open_vault).
+    """
+
+    def __init__(self, manifest: Manifest,
+                 opener: Callable[[Mapping[str, Any]], Vault] | None = None) -> None:
         self._manifest = manifest
+        self._opener = opener
         self._by_segment = _profiles_by_segment(manifest)
         self._open: dict[str, Vault] = {}
 
@@ -62,9 +67,7 @@ class Resolver:
                 f"{self._where()}; give each profile a distinct vault"
             )
         if segment not in self._open:
-            from vaultgate.vaults import open_vault
-
-            self._open[segment] = open_vault(profiles[0].settings)
+            self._open[segment] = self._opener_fn()(profiles[0].settings)
         return self._open[segment]
 
     def resolve(
@@ -104,6 +107,13 @@ class Resolver:
         except VaultError as exc:
             raise type(exc)(f"cannot resolve {_list(shown)}: {exc}") from exc
         return [values[ref] for ref in refs]
+
+    def _opener_fn(self) -> Callable[[Mapping[str, Any]], Vault]:
+        if self._opener is not None:
+            return self._opener
+        from vaultgate.vaults import open_vault
+
+        return open_vault
 
     def _known(self) -> str:
         known = sorted({p.settings.get("vault") or p.settings.get("name")
