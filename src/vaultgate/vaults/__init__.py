@@ -10,7 +10,7 @@ from vaultgate.vaults.base import Item, ItemExistsError, Vault
 
 __all__ = ["Item", "ItemExistsError", "Vault", "open_vault"]
 
-BACKENDS = ("local",)
+BACKENDS = ("local", "op", "op-sdk", "op-connect")
 
 
 def open_vault(settings: Mapping[str, Any]) -> Vault:
@@ -20,6 +20,18 @@ def open_vault(settings: Mapping[str, Any]) -> Vault:
         from vaultgate.vaults.local import LocalVault
 
         return LocalVault.from_settings(settings)
+    if backend == "op":
+        from vaultgate.vaults.onepassword_cli import OnePasswordCliVault
+
+        return OnePasswordCliVault.from_settings(settings)
+    if backend == "op-sdk":
+        from vaultgate.vaults.onepassword_sdk import OnePasswordSdkVault
+
+        return OnePasswordSdkVault.from_settings(settings)
+    if backend == "op-connect":
+        from vaultgate.vaults.onepassword_connect import OnePasswordConnectVault
+
+        return OnePasswordConnectVault.from_settings(settings)
     raise ConfigError(
         f"unknown vault backend {backend!r}; use one of: {', '.join(BACKENDS)}"
     )

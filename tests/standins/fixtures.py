@@ -1,0 +1,141 @@
+"""Pytest fixtures that start the 1Password stand-ins; usable as a plugin.
+
+Register in a top-level conftest with
+    pytest_plugins = ["tests.standins.fixtures"]
+
+Fixtures:
+    op_cli        the `op` stand-in on PATH, with a state file and argv log
+    op_connect    a Connect stand-in server on 127.0.0.1, token in the env
+    op_sdk        an SDK client (the real onepassword classes on a stand-in core)
+    onepassword   parametrized over the three: a ready backend to test against
+
+Each helper offers `add_vault(name)`, `rate_limit(n)`, `settings()` (a
+vault profile for vaultgate.toml) and `open()` (the vault backend).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+STANDIN_OP = Path(__file__).with_name("op")
+ALPHABET = "abcdefghijklmnopqrstuvwxyz234567"
+
+
+def new_id() -> str:
+    return "".join(secrets.choice(ALPHABET) for _ in range(26))
+
+
+@dataclass
+class OpCli:
+    """The `op` stand-in: state file, argv log, delay and rate-limit knobs."""
+
+    bin_dir: Path
+    state: Path
+    log: Path
+    monkeypatch: pytest.MonkeyPatch
+    token: str
+    vault_name: str = "Dev"
+
+    def add_vault(self, name: str) -> str:
+        doc = self._load()
+        vault_id = new_id()
+        doc["vaults"].append({"id": vault_id, "name": name, "items": []})
+        self._save(doc)
+        return vault_id
+
+    def add_raw_item(self, vault: str, title: str, fields: list[dict[str, Any]],
+                     category: str = "DATABASE") -> str:
+        """Put an item straight into the state, as another client would."""
+        doc = self._load()
+        target = next(v for v in doc["vaults"] if v["name"] == vault)
+        item_id = new_id()
+        target["items"].append({
+            "id": item_id, "title": title, "category": category, "version": 1,
+            "vault": {"id": target["id"], "name": target["name"]},
+            "sections": [], "fields": fields})
+        self._save(doc)
+        return item_id
+
+    def rate_limit(self, calls: int) -> None:
+        doc = self._load()
+        doc["rate_limit_left"] = calls
+        self._save(doc)
+
+    def delay(self, seconds: float) -> None:
+        self.monkeypatch.setenv("OP_STANDIN_DELAY", str(seconds))
+
+    def argv_log(self) -> list[list[str]]:
+        if not self.log.exists():
+            return []
+        return [json.loads(line)["argv"] for line in self.log.read_text().splitlines()]
+
+    def requests(self) -> int:
+        return len(self.argv_log())
+
+    def settings(self) -> dict[str, Any]:
+        return {"backend": "op", "vault": self.vault_name}
+
+    def open(self, **options: Any) -> Any:
+        from vaultgate.vaults.onepassword_cli import OnePasswordCliVault
+
+        return OnePasswordCliVault(self.vault_name, **options)
+
+    def add_duplicate(self, title: str) -> str:
+        return self.add_raw_item(self.vault_name, title, [])
+
+    def raw(self, title: str) -> dict[str, Any]:
+        return next(i for i in self.items(self.vault_name) if i["title"] == title)
+
+    def leaked(self, value: str) -> bool:
+        """True if value appears in any argv the stand-in received."""
+        return any(value in arg for argv in self.argv_log() for arg in argv)
+
+    def items(self, vault: str) -> list[dict[str, Any]]:
+        doc = self._load()
+        return next(v for v in doc["vaults"] if v["name"] == vault)["items"]
+
+    def _load(self) -> dict[str, Any]:
+        if not self.state.exists():
+            return {"vaults": []}
+        doc: dict[str, Any] = json.loads(self.state.read_text())
+        return doc
+
+    def _save(self, doc: dict[str, Any]) -> None:
+        self.state.write_text(json.dumps(doc))
+
+
+@pytest.fixture
+def op_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> OpCli:
+    """The `op` stand-in first on PATH, signed in as a service account."""
+    bin_dir = tmp_path / "op-bin"
+    bin_dir.mkdir()
+    shutil.copy(STANDIN_OP, bin_dir / "op")
+    (bin_dir / "op").chmod(0o755)
+    token = secrets.token_urlsafe(32)
+    state, log = tmp_path / "op-state.json", tmp_path / "op-argv.jsonl"
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
+    monkeypatch.setenv("OP_STANDIN_STATE", str(state))
+    monkeypatch.setenv("OP_STANDIN_LOG", str(log))
+    monkeypatch.setenv("OP_STANDIN_TOKEN", token)
+    monkeypatch.setenv("OP_SERVICE_ACCOUNT_TOKEN", token)
+    monkeypatch.delenv("OP_STANDIN_DELAY", raising=False)
+    cli = OpCli(bin_dir, state, log, monkeypatch, token)
+    cli.add_vault(cli.vault_name)
+    return cli
+
+
+BACKEND_FIXTURES = ("op_cli",)
+
+
+@pytest.fixture(params=BACKEND_FIXTURES)
+def onepassword(request: pytest.FixtureRequest) -> Any:
+    """Each 1Password stand-in in turn, with its vault "Dev" ready."""
+    return request.getfixturevalue(request.param)
