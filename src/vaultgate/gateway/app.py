@@ -284,6 +284,11 @@ async def _respond(gw: Gateway, handler: Any, request: Request) -> JSONResponse:
     except Refused as exc:
         status = exc.status
         return JSONResponse({"error": exc.message}, status_code=exc.status)
+    except psycopg.OperationalError as exc:
+        status = 503
+        log.warning("target cluster unavailable: %s", type(exc).__name__)
+        return JSONResponse({"error": "the target cluster is unavailable; check "
+                             "that PostgreSQL is running"}, status_code=503)
     except Exception:
         status = 500
         log.exception("internal error on %s", request.url.path)
@@ -400,8 +405,9 @@ def _database_refusal(exc: psycopg.Error) -> Refused:
     primary = diag.message_primary if diag is not None else None
     log.warning("PostgreSQL refused the plan: %s (%s)", primary,
                 getattr(exc, "sqlstate", None))
-    if isinstance(exc, psycopg.OperationalError) and primary is None:
-        return Refused(503, "the target cluster is unavailable")
+    if isinstance(exc, psycopg.OperationalError):
+        return Refused(503, "the target cluster is unavailable; check that "
+                       "PostgreSQL is running")
     if isinstance(exc, pgerrors.InsufficientPrivilege):
         return Refused(403, f"PostgreSQL refused: {primary}; the gateway's role "
                        "lacks a privilege (an untrusted extension needs a superuser "
