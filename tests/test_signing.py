@@ -639,6 +639,15 @@ def test_fuzzed_pairs_of_signature_fields_are_refused(
     _only_refusal_or_success(request)
 
 
+@settings(max_examples=200)
+@given(
+    part=st.sampled_from(["method", "authority", "path", "query"]),
+    value=HEADER_TEXT,
+)
+def test_fuzzed_request_targets_are_refused_or_verified(part: str, value: str) -> None:
+    _only_refusal_or_success(replace(FUZZ_REQUEST, **{part: value}))
+
+
 # The worked example in docs/signing.md
 
 

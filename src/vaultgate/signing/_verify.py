@@ -38,8 +38,9 @@ _FIELDS = ("content-type", "content-digest", "signature-input", "signature")
 class Verifier:
     """Verify signed requests against the profile; one instance per gateway.
 
-    `keys` maps a key id to its SigningKey, or None for an unknown id. Every
-    refusal raises SignatureRejected; nonce uniqueness is the caller's check.
+    `keys` maps a key id to its SigningKey, or None for an unknown id (what it
+    raises propagates). Every refusal raises SignatureRejected; nonce
+    uniqueness and scope are the caller's checks.
     """
 
     def __init__(
@@ -83,7 +84,7 @@ class Verifier:
         fields = _pick_fields(headers)
 
         sig_input = parse_signature_input(fields["signature-input"])
-        signature = parse_signature(fields["signature"])
+        parse_signature(fields["signature"])  # refused here if malformed
         digest = parse_content_digest(fields["content-digest"])
 
         key = self._lookup(sig_input.keyid)
@@ -94,7 +95,6 @@ class Verifier:
         if not compare_digest(digest, hashlib.sha256(body).digest()):
             raise SignatureRejected("Content-Digest does not match the body")
         _check_signature(method, authority, path, query, fields, key)
-        del signature  # parsed above only to refuse a malformed one early
         return Verified(key, sig_input.nonce, sig_input.created, sig_input.expires)
 
     def _lookup(self, key_id: str) -> SigningKey:
