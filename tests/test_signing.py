@@ -645,7 +645,8 @@ def test_fuzzed_pairs_of_signature_fields_are_refused(
     value=HEADER_TEXT,
 )
 def test_fuzzed_request_targets_are_refused_or_verified(part: str, value: str) -> None:
-    _only_refusal_or_success(replace(FUZZ_REQUEST, **{part: value}))
+    change: dict[str, Any] = {part: value}
+    _only_refusal_or_success(replace(FUZZ_REQUEST, **change))
 
 
 # The worked example in docs/signing.md
