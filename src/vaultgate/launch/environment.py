@@ -52,7 +52,7 @@ def references(env: Mapping[str, str]) -> dict[str, Reference]:
     found: dict[str, Reference] = {}
     for key, value in env.items():
         if is_reference(value):
-            found[key] = _parse(key, expand(value, env))
+            found[key] = _parse(key, value, env)
     return found
 
 
@@ -71,10 +71,9 @@ def resolve(env: Mapping[str, str]) -> Resolved:
     return Resolved(out, tuple(values))
 
 
-def _parse(key: str, text: str) -> Reference:
-    from vaultgate.errors import InvalidReferenceError
-
+def _parse(key: str, value: str, env: Mapping[str, str]) -> Reference:
+    """Expand and parse one variable's reference; errors start with its name."""
     try:
-        return parse(text)
-    except InvalidReferenceError as exc:
-        raise InvalidReferenceError(f"{key}: {exc}") from exc
+        return parse(expand(value, env))
+    except UsageError as exc:
+        raise type(exc)(f"{key}: {exc}") from exc
