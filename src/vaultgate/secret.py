@@ -39,8 +39,8 @@ class Secret:
             return NotImplemented
         return hmac.compare_digest(self.reveal_bytes(), other.reveal_bytes())
 
-    def __hash__(self) -> int:
-        return hash(("Secret", self._value))
+    # Unhashable on purpose: a hash of the value would be derived from it.
+    __hash__ = None  # type: ignore[assignment]
 
     def __bool__(self) -> bool:
         return bool(self._value)

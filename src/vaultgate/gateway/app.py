@@ -32,7 +32,7 @@ from vaultgate.gateway.settings import GatewaySettings
 from vaultgate.names import Target
 from vaultgate.provision.plan import Plan, password_plan, provision_plan
 from vaultgate.secret import Secret
-from vaultgate.signing import SignatureRejected, Verified, Verifier, check_scope
+from vaultgate.signing import BodyTooLarge, SignatureRejected, Verified, Verifier, check_scope
 from vaultgate.vaults import Vault, open_vault
 
 log = logging.getLogger("vaultgate.gateway")
@@ -97,8 +97,12 @@ class Gateway:
                    for k, v in request.headers.raw]
         try:
             verified = self.verifier.verify(
-                request.method, request.headers.get("host", ""), request.url.path,
-                request.url.query, headers, body)
+                request.method, request.headers.get("host", ""),
+                request.scope["raw_path"].decode("latin-1"),
+                request.scope.get("query_string", b"").decode("latin-1"),
+                headers, body)
+        except BodyTooLarge as exc:
+            raise Refused(413, "request body too large") from exc
         except SignatureRejected as exc:
             log.warning("refused %s %s: %s", request.method, request.url.path,
                         exc.reason)
