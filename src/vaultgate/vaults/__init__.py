@@ -10,7 +10,7 @@ from vaultgate.vaults.base import Item, ItemExistsError, Vault
 
 __all__ = ["Item", "ItemExistsError", "Vault", "open_vault"]
 
-BACKENDS = ("local", "op", "op-sdk", "op-connect")
+BACKENDS = ("local", "op", "op-sdk", "op-connect", "openbao")
 
 
 def open_vault(settings: Mapping[str, Any]) -> Vault:
@@ -32,6 +32,10 @@ def open_vault(settings: Mapping[str, Any]) -> Vault:
         from vaultgate.vaults.onepassword_connect import OnePasswordConnectVault
 
         return OnePasswordConnectVault.from_settings(settings)
+    if backend == "openbao":
+        from vaultgate.vaults.openbao import OpenBaoVault
+
+        return OpenBaoVault.from_settings(settings)
     raise ConfigError(
         f"unknown vault backend {backend!r}; use one of: {', '.join(BACKENDS)}"
     )
