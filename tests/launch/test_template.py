@@ -33,3 +33,8 @@ def test_text_without_placeholders_is_untouched() -> None:
 def test_a_bad_reference_names_its_line() -> None:
     with pytest.raises(InvalidReferenceError, match="template line 2"):
         placeholders("ok\n{{ op://v/i }}\n", {})
+
+
+def test_braced_variables_inside_a_placeholder() -> None:
+    found = placeholders("{{ op://${V}/app-${E}/f }}", {"V": "local", "E": "dev"})
+    assert found[0].reference == Reference("local", "app-dev", None, "f")

@@ -14,7 +14,8 @@ from vaultgate.errors import InvalidReferenceError
 from vaultgate.reference import Reference, parse
 from vaultgate.secret import Secret
 
-PLACEHOLDER = re.compile(r"\{\{[ \t]*(op://[^{}\r\n]*?)[ \t]*\}\}")
+PLACEHOLDER = re.compile(
+    r"\{\{[ \t]*(op://(?:\$\{[A-Za-z_][A-Za-z0-9_]*\}|[^{}\r\n])*?)[ \t]*\}\}")
 
 
 @dataclass(frozen=True)
