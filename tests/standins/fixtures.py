@@ -19,6 +19,8 @@ import json
 import os
 import secrets
 import shutil
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -132,7 +134,79 @@ def op_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> OpCli:
     return cli
 
 
-BACKEND_FIXTURES = ("op_cli",)
+@dataclass
+class OpConnect:
+    """A running Connect stand-in and the knobs tests turn on it."""
+
+    state: Any
+    url: str
+    token: str
+    vault_name: str = "Dev"
+
+    def add_vault(self, name: str) -> str:
+        with self.state.lock:
+            vault_id: str = self.state.add_vault(name)
+        return vault_id
+
+    def add_duplicate(self, title: str) -> str:
+        vault = next(v for v in self.state.vaults if v["name"] == self.vault_name)
+        item_id = new_id()
+        with self.state.lock:
+            self.state.items[vault["id"]].append({
+                "id": item_id, "title": title, "category": "DATABASE",
+                "vault": {"id": vault["id"]}, "version": 1, "fields": [],
+                "sections": []})
+        return item_id
+
+    def raw(self, title: str) -> dict[str, Any]:
+        items = [i for rows in self.state.items.values() for i in rows]
+        item: dict[str, Any] = next(i for i in items if i["title"] == title)
+        return item
+
+    def rate_limit(self, calls: int) -> None:
+        self.state.rate_limit_left = calls
+
+    def requests(self) -> int:
+        return len(self.state.requests)
+
+    def leaked(self, value: str) -> bool:
+        """True if value appears in any request line (method, path, query)."""
+        from urllib.parse import unquote
+
+        return any(value in unquote(line) for line in self.state.requests)
+
+    def settings(self) -> dict[str, Any]:
+        return {"backend": "op-connect", "vault": self.vault_name}
+
+    def open(self, **options: Any) -> Any:
+        from vaultgate.secret import Secret
+        from vaultgate.vaults.onepassword_connect import OnePasswordConnectVault
+
+        return OnePasswordConnectVault(self.vault_name, host=self.url,
+                                       token=Secret(self.token), **options)
+
+
+@pytest.fixture
+def op_connect(monkeypatch: pytest.MonkeyPatch) -> Iterator[OpConnect]:
+    """A Connect stand-in on 127.0.0.1, its URL and token in OP_CONNECT_*."""
+    from .connect import ConnectServer, ConnectState
+
+    token = secrets.token_urlsafe(32)
+    server = ConnectServer(ConnectState(token))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    monkeypatch.setenv("OP_CONNECT_HOST", server.url)
+    monkeypatch.setenv("OP_CONNECT_TOKEN", token)
+    helper = OpConnect(server.state, server.url, token)
+    helper.add_vault(helper.vault_name)
+    try:
+        yield helper
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+BACKEND_FIXTURES = ("op_cli", "op_connect")
 
 
 @pytest.fixture(params=BACKEND_FIXTURES)
