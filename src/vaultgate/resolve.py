@@ -1,9 +1,10 @@
 """Resolve op:// references against the vaults the manifest configures.
 
 A reference's vault segment picks the backend: a `[vault.NAME]` profile whose
-`vault` setting matches it, or a local vault by its name (`local` unless the
-profile sets `name`). References are grouped per vault and each backend's
-`resolve` is called once, so fifty references cost one batch per vault.
+`vault` setting matches it (1Password), or a local or OpenBao vault by its
+`name` setting (default `local`, `openbao`). References are grouped per vault
+and each backend's `resolve` is called once: fifty references cost one batch
+per vault.
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ if TYPE_CHECKING:
 __all__ = ["Resolver", "database_url", "resolve"]
 
 LOCAL_BACKEND = "local"
+# Backends named by their `name` setting (default shown); the 1Password
+# backends answer to their `vault` setting, the 1Password vault's name.
+_NAMED_BACKENDS = {LOCAL_BACKEND: "local", "openbao": "openbao"}
 
 
 @dataclass(frozen=True)
@@ -116,8 +120,7 @@ class Resolver:
         return open_vault
 
     def _known(self) -> str:
-        known = sorted({p.settings.get("vault") or p.settings.get("name")
-                        or LOCAL_BACKEND
+        known = sorted({_segment(p.settings) or ""
                         for ps in self._by_segment.values() for p in ps})
         return "configured vaults: " + ", ".join(repr(k) for k in known)
 
@@ -165,8 +168,10 @@ def _profiles_by_segment(manifest: Manifest) -> dict[str, list[_Profile]]:
 
 
 def _segment(settings: Mapping[str, Any]) -> str | None:
-    if settings.get("backend", LOCAL_BACKEND) == LOCAL_BACKEND:
-        return str(settings.get("name", LOCAL_BACKEND))
+    """The vault segment a profile answers to, without opening the backend."""
+    backend = settings.get("backend", LOCAL_BACKEND)
+    if backend in _NAMED_BACKENDS:
+        return str(settings.get("name") or _NAMED_BACKENDS[backend])
     vault = settings.get("vault")
     return str(vault) if vault else None
 

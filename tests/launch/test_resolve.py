@@ -107,3 +107,23 @@ def test_database_url_survives_every_url_delimiter(host: str) -> None:
     assert parts["host"] == host
     assert str(parts["port"]) == "5432"
     assert password.reveal() not in repr(url)
+
+
+def test_each_backend_answers_to_its_vault_segment(tmp_path) -> None:
+    profiles = {
+        "op": {"backend": "op", "vault": "Production"},
+        "bao": {"backend": "openbao"},
+        "bao2": {"backend": "openbao", "name": "Team"},
+    }
+    opened: list[Mapping[str, Any]] = []
+
+    def opener(settings: Mapping[str, Any]) -> Any:
+        opened.append(settings)
+        raise VaultUnavailableError("not reachable in this test")
+
+    resolver = Resolver(Manifest(None, vaults=profiles), opener=opener)
+    for ref, profile in [("op://production/i/f", "op"), ("op://openbao/i/f", "bao"),
+                         ("op://team/i/f", "bao2")]:
+        with pytest.raises(VaultUnavailableError):
+            resolver.resolve([parse(ref)])
+        assert opened[-1] is profiles[profile]
