@@ -206,7 +206,69 @@ def op_connect(monkeypatch: pytest.MonkeyPatch) -> Iterator[OpConnect]:
         server.server_close()
 
 
-BACKEND_FIXTURES = ("op_cli", "op_connect")
+@dataclass
+class OpSdk:
+    """The SDK stand-in core, and clients built on it."""
+
+    core: Any
+    token: str
+    vault_name: str = "Dev"
+
+    def add_vault(self, name: str) -> str:
+        vault_id: str = self.core.add_vault(name)
+        return vault_id
+
+    def add_duplicate(self, title: str) -> str:
+        vault = next(v for v in self.core.vaults if v["title"] == self.vault_name)
+        item_id = new_id()
+        self.core.items[vault["id"]].append({
+            "id": item_id, "title": title, "category": "Database",
+            "vaultId": vault["id"], "fields": [], "sections": [], "notes": "",
+            "tags": [], "websites": [], "version": 1, "files": [],
+            "createdAt": "2025-01-01T00:00:00Z", "updatedAt": "2025-01-01T00:00:00Z"})
+        return item_id
+
+    def raw(self, title: str) -> dict[str, Any]:
+        items = [i for rows in self.core.items.values() for i in rows]
+        item = next(i for i in items if i["title"] == title)
+        return {"category": item["category"], "fields": [
+            {"id": f["id"], "label": f["title"], "type": f["fieldType"],
+             "value": f["value"]} for f in item["fields"]]}
+
+    def rate_limit(self, calls: int) -> None:
+        self.core.rate_limit_left = calls
+
+    def requests(self) -> int:
+        return len(self.core.invocations)
+
+    def leaked(self, value: str) -> bool:
+        return any(value in name for name in self.core.invocations)
+
+    def settings(self) -> dict[str, Any]:
+        return {"backend": "op-sdk", "vault": self.vault_name}
+
+    def open(self, **options: Any) -> Any:
+        from vaultgate.vaults.onepassword_sdk import OnePasswordSdkVault
+
+        from .sdk import standin_client
+
+        return OnePasswordSdkVault(self.vault_name, client=standin_client(self.core),
+                                   **options)
+
+
+@pytest.fixture
+def op_sdk(monkeypatch: pytest.MonkeyPatch) -> OpSdk:
+    """The SDK's own client classes on an in-memory stand-in core."""
+    from .sdk import StandinCore
+
+    token = secrets.token_urlsafe(32)
+    monkeypatch.setenv("OP_SERVICE_ACCOUNT_TOKEN", token)
+    helper = OpSdk(StandinCore(), token)
+    helper.add_vault(helper.vault_name)
+    return helper
+
+
+BACKEND_FIXTURES = ("op_cli", "op_connect", "op_sdk")
 
 
 @pytest.fixture(params=BACKEND_FIXTURES)

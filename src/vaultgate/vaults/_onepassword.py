@@ -211,9 +211,7 @@ def resolve_field(ref: Reference, item_title: str, fields: Sequence[OpField],
     present = [f for f in fields if f.value or f.id not in _BY_ID]
     candidates = [f for f in present if _in_section(f, ref.section, sections)]
     if ref.section is not None and not candidates:
-        raise NotFoundError(
-            f"{ref}: item {item_title!r} has no section {ref.section!r}; check "
-            "the reference")
+        raise section_not_found(ref, item_title)
     matches = [f for f in candidates if _names(f, ref.field)]
     if not matches:
         raise field_not_found(ref, item_title)
@@ -281,6 +279,12 @@ def ambiguous(vault: str, title: str, ids: Sequence[str]) -> AmbiguousError:
         f"{len(ids)} items in 1Password vault {vault!r} match {title!r} (IDs: "
         f"{', '.join(ids)}); delete or rename the extra items, or reference the "
         "item by its ID")
+
+
+def section_not_found(ref: Reference, title: str) -> NotFoundError:
+    return NotFoundError(
+        f"{ref}: item {title!r} has no section {ref.section!r}; check the "
+        "reference")
 
 
 def field_not_found(ref: Reference, title: str) -> NotFoundError:
