@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import click
 
@@ -11,13 +10,13 @@ import click
 @click.command(context_settings={"ignore_unknown_options": True,
                                  "allow_interspersed_args": False})
 @click.option("--env-file", "env_files", multiple=True,
-              type=click.Path(dir_okay=False, path_type=Path),
+              type=click.Path(dir_okay=False),
               help="Read variables from this file; may repeat, later files win, "
                    "files win over the shell.")
 @click.option("--no-masking", is_flag=True,
               help="Let the command write to the terminal directly, unmasked.")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
-def run(env_files: tuple[Path, ...], no_masking: bool,
+def run(env_files: tuple[str, ...], no_masking: bool,
         command: tuple[str, ...]) -> None:
     """Run COMMAND with op:// references in its environment resolved.
 
@@ -32,6 +31,8 @@ def run(env_files: tuple[Path, ...], no_masking: bool,
 
     merged = environment.merge(os.environ, env_files)
     resolved = environment.resolve(merged)
-    mask = None if no_masking else [s.reveal_bytes() for s in resolved.secrets]
+    # Nothing to mask: the command keeps the terminal, as with --no-masking.
+    masking = resolved.secrets and not no_masking
+    mask = [s.reveal_bytes() for s in resolved.secrets] if masking else None
     # SystemExit, not ctx.exit: the child's code must reach the shell as is.
     raise SystemExit(child.run(command, resolved.env, mask))

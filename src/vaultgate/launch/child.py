@@ -13,9 +13,12 @@ import os
 import signal
 import threading
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from vaultgate.errors import VaultgateError
-from vaultgate.launch.masking import Masker
+
+if TYPE_CHECKING:
+    from vaultgate.launch.masking import Masker
 
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 # Python ignores SIGPIPE and SIGXFSZ; the child should get the defaults back.
@@ -111,6 +114,8 @@ class _Pumps:
                 for (_read, write), target in self._pipes]
 
     def start(self) -> None:
+        from vaultgate.launch.masking import Masker
+
         for (read, write), target in self._pipes:
             os.close(write)
             thread = threading.Thread(target=_pump, daemon=True,

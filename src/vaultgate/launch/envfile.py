@@ -12,7 +12,6 @@ Quoted values may span lines. An error names the file and line, never a value.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 from vaultgate.errors import UsageError
 
@@ -21,10 +20,11 @@ _EXPORT = re.compile(r"export[ \t]+")
 _ESCAPES = {"n": "\n", "r": "\r", "t": "\t", '"': '"', "\\": "\\", "$": "$"}
 
 
-def load(path: Path) -> dict[str, str]:
+def load(path: str) -> dict[str, str]:
     """Read and parse one env file; UsageError naming the file if it cannot."""
     try:
-        data = Path(path).read_bytes()
+        with open(path, "rb") as handle:
+            data = handle.read()
     except OSError as exc:
         raise UsageError(
             f"cannot read env file {path}: {exc.strerror}; check the --env-file path"
@@ -35,7 +35,7 @@ def load(path: Path) -> dict[str, str]:
         raise UsageError(
             f"env file {path} is not UTF-8 text; save it as UTF-8"
         ) from exc
-    return parse(text, str(path))
+    return parse(text, path)
 
 
 def parse(text: str, name: str = "<env file>") -> dict[str, str]:

@@ -5,25 +5,29 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple
 
 from vaultgate.errors import UsageError
-from vaultgate.reference import Reference, is_reference, parse
-from vaultgate.secret import Secret
+
+if TYPE_CHECKING:
+    from vaultgate.reference import Reference
+    from vaultgate.secret import Secret
+
+# Checked before importing the reference parser, which a run without any
+# reference never needs (start time matters here).
+_SCHEME = "op://"
 
 _VARIABLE = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
 
 
-@dataclass(frozen=True)
-class Resolved:
+class Resolved(NamedTuple):
     """The environment for the child and the secret values put into it."""
 
     env: dict[str, str]
     secrets: tuple[Secret, ...]
 
 
-def merge(shell: Mapping[str, str], env_files: Sequence[Path]) -> dict[str, str]:
+def merge(shell: Mapping[str, str], env_files: Sequence[str]) -> dict[str, str]:
     """Return the shell environment with each env file laid over it in order."""
     from vaultgate.launch import envfile
 
@@ -51,7 +55,7 @@ def references(env: Mapping[str, str]) -> dict[str, Reference]:
     """Return the variables whose values are op:// references, parsed."""
     found: dict[str, Reference] = {}
     for key, value in env.items():
-        if is_reference(value):
+        if value.startswith(_SCHEME):
             found[key] = _parse(key, value, env)
     return found
 
@@ -73,6 +77,8 @@ def resolve(env: Mapping[str, str]) -> Resolved:
 
 def _parse(key: str, value: str, env: Mapping[str, str]) -> Reference:
     """Expand and parse one variable's reference; errors start with its name."""
+    from vaultgate.reference import parse
+
     try:
         return parse(expand(value, env))
     except UsageError as exc:
