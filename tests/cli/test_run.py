@@ -248,3 +248,43 @@ def test_a_child_dying_of_a_forwarded_signal_gives_128_plus_n(work: Path) -> Non
     os.kill(process.pid, signal.SIGTERM)
     assert process.wait(timeout=20) == 128 + signal.SIGTERM
 
+
+
+COUNT_SIGINT = """
+import pathlib, signal, sys, time
+seen = []
+signal.signal(signal.SIGINT, lambda n, f: seen.append(n))
+pathlib.Path(sys.argv[1]).write_text("ready")
+deadline = time.monotonic() + 20
+while not seen and time.monotonic() < deadline:
+    time.sleep(0.01)
+time.sleep(0.5)  # time for a duplicate to arrive
+pathlib.Path(sys.argv[2]).write_text(str(len(seen)))
+"""
+
+
+def test_ctrl_c_at_a_terminal_is_the_child_s_to_handle(work: Path) -> None:
+    """The tty signals the whole foreground group: the child handles it and
+    vaultgate, instead of dying, exits with the child's code.
+
+    (Whether vaultgate also adds a copy cannot be told apart here: two SIGINTs
+    a few microseconds apart coalesce in the kernel or in Python.)"""
+    import pty
+
+    ready, count = work / "ready", work / "count"
+    argv = [sys.executable, "-m", "vaultgate", "run", "--",
+            *python_child(COUNT_SIGINT), str(ready), str(count)]
+    pid, master = pty.fork()
+    if pid == 0:  # the child: a session leader whose terminal is the pty
+        os.environ["T"] = REF
+        os.execv(argv[0], argv)
+    try:
+        deadline = time.monotonic() + 20
+        while not ready.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        os.write(master, b"\x03")
+        _, status = os.waitpid(pid, 0)
+    finally:
+        os.close(master)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert count.read_text() == "1"
