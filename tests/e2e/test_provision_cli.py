@@ -34,9 +34,9 @@ def test_provision_then_log_in_create_a_table_and_use_an_extension(e2e: E2E) -> 
         conn.execute("INSERT INTO notes VALUES (1, 'Hello')")
         row = conn.execute("SELECT count(*) FROM notes WHERE tag = 'HELLO'"
                            ).fetchone()
-        schema = conn.execute("SELECT schemaname, tableowner FROM pg_tables "
-                              "WHERE tablename = 'notes' AND schemaname = current_schema"
-                              ).fetchone()
+        schema = conn.execute(
+            "SELECT schemaname, tableowner FROM pg_tables "
+            "WHERE tablename = 'notes' AND schemaname = current_schema").fetchone()
     assert row == (1,)
     assert schema == (f"{name}_dev", f"{name}_dev_owner")
     password = e2e.vault().get_item(f"{name}-dev").text("password")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-_TARGET = {
+_TARGET: dict[str, Any] = {
     "type": "object", "additionalProperties": False,
     "required": ["project", "env", "reference"],
     "properties": {
@@ -13,7 +13,7 @@ _TARGET = {
         "reference": {"type": "string", "description": "op://vault/<project>-<env>"},
     },
 }
-_SIGNED = {
+_SIGNED: dict[str, Any] = {
     "401": {"description": "missing, invalid, stale, replayed or out-of-scope "
                            "signature (always the same body)"},
     "413": {"description": "body larger than the gateway's limit"},

@@ -56,20 +56,23 @@ def load(path: Path) -> GatewaySettings:
     try:
         data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except OSError as exc:
-        raise ConfigError(f"cannot read gateway settings {path}: {exc.strerror}") from exc
+        raise ConfigError(
+            f"cannot read gateway settings {path}: {exc.strerror}") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"gateway settings {path} are not valid TOML: {exc}") from exc
     return parse(data, str(path))
 
 
-def parse(data: Mapping[str, Any], where: str = "gateway settings") -> GatewaySettings:
+def parse(data: Mapping[str, Any],
+          where: str = "gateway settings") -> GatewaySettings:
     cluster = _table(data, "cluster", where)
     signing = _table(data, "signing", where)
     keys = signing.get("keys")
     if not isinstance(keys, list) or not keys:
         raise ConfigError(f"{where}: [signing] keys must list one or more references")
     extensions = data.get("extensions", [])
-    if not isinstance(extensions, list) or not all(isinstance(e, str) for e in extensions):
+    if not isinstance(extensions, list) or not all(
+            isinstance(e, str) for e in extensions):
         raise ConfigError(f"{where}: extensions must be a list of extension names")
     return GatewaySettings(
         listen_host=_str(data, "listen_host", where, "127.0.0.1"),
@@ -96,7 +99,8 @@ def _table(data: Mapping[str, Any], key: str, where: str) -> Mapping[str, Any]:
     return value
 
 
-def _str(data: Mapping[str, Any], key: str, where: str, default: str | None = None) -> str:
+def _str(data: Mapping[str, Any], key: str, where: str,
+         default: str | None = None) -> str:
     value = data.get(key, default)
     if not isinstance(value, str) or not value:
         raise ConfigError(f"{where}: {key} must be a non-empty string")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from psycopg import sql
 
@@ -146,6 +147,6 @@ class _Deferred(sql.Composable):
     def __init__(self, inner: sql.Composable) -> None:
         super().__init__(inner)
 
-    def as_bytes(self, context: object = None) -> bytes:
+    def as_bytes(self, context: Any = None) -> bytes:
         text = self._obj.as_bytes(context).decode("utf-8")
         return sql.Literal(text).as_bytes(context)

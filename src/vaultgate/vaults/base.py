@@ -90,7 +90,8 @@ class Vault(Protocol):
 
 
 def as_secrets(fields: FieldValues) -> dict[str, Secret]:
-    return {k: v if isinstance(v, Secret) else Secret(str(v)) for k, v in fields.items()}
+    return {k: v if isinstance(v, Secret) else Secret(str(v))
+            for k, v in fields.items()}
 
 
 def check_vault_name(vault: Vault, ref: Reference) -> None:

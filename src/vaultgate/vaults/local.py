@@ -250,7 +250,8 @@ class LocalVault:
 
 
 def _plain(fields: FieldValues) -> dict[str, str]:
-    return {k: v.reveal() if isinstance(v, Secret) else str(v) for k, v in fields.items()}
+    return {k: v.reveal() if isinstance(v, Secret) else str(v)
+            for k, v in fields.items()}
 
 
 def _new_id() -> str:
