@@ -288,3 +288,20 @@ def test_ctrl_c_at_a_terminal_is_the_child_s_to_handle(work: Path) -> None:
         os.close(master)
     assert os.waitstatus_to_exitcode(status) == 0
     assert count.read_text() == "1"
+
+
+def test_a_grandchild_holding_the_output_open_does_not_trap_the_user(work) -> None:
+    """vaultgate waits for the output to end, but a SIGTERM gets it out."""
+    script = ("import pathlib, subprocess, sys\n"
+              "sleeper = subprocess.Popen(['sleep', '30'])\n"
+              "pathlib.Path(sys.argv[2]).write_text(str(sleeper.pid))\n"
+              "pathlib.Path(sys.argv[1]).write_text('ready')\n"
+              "sys.exit(5)\n")
+    process = start_trapping(work, str(work / "sleeper"), script=script)
+    try:
+        time.sleep(0.3)
+        assert process.poll() is None  # the sleep still holds stdout open
+        os.kill(process.pid, signal.SIGTERM)
+        assert process.wait(timeout=10) == 5
+    finally:
+        os.kill(int((work / "sleeper").read_text()), signal.SIGKILL)

@@ -48,7 +48,7 @@ def run(argv: Sequence[str], env: Mapping[str, str],
             pumps.start()
         status = _wait(pid, watched)
         if pumps:
-            pumps.join()
+            _drain(pumps)
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
     code = os.waitstatus_to_exitcode(status)
@@ -94,6 +94,18 @@ def _wait(pid: int, watched: set[signal.Signals]) -> int:
             pass
 
 
+def _drain(pumps: _Pumps) -> None:
+    """Wait for the rest of the output; a signal now ends the wait.
+
+    A grandchild that keeps the pipes open keeps vaultgate waiting, as it
+    would keep a shell pipeline open, but Ctrl-C still gets the user out.
+    """
+    while pumps.alive():
+        pumps.join(0.05)
+        if signal.sigtimedwait(FORWARDED, 0) is not None:
+            return
+
+
 def _same_group(pid: int) -> bool:
     try:
         return os.getpgid(pid) == os.getpgrp()
@@ -128,11 +140,12 @@ class _Pumps:
             for fd in pipe:
                 os.close(fd)
 
-    def join(self) -> None:
-        # Waits for end of stream: a grandchild that keeps the pipe open keeps
-        # vaultgate waiting too, as it would keep a shell pipeline open.
+    def alive(self) -> bool:
+        return any(thread.is_alive() for thread in self._threads)
+
+    def join(self, timeout: float) -> None:
         for thread in self._threads:
-            thread.join()
+            thread.join(timeout)
 
 
 def _pump(source: int, target: int, masker: Masker) -> None:
