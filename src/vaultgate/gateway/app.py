@@ -3,10 +3,13 @@
 Every POST route is signed. The order spends nothing on a stranger: bounded
 body, signature (and key scope), then JSON, names, the vault, and PostgreSQL.
 Every refusal of a signature is the same 401; the reason goes to the log.
+Every request leaves one row in the audit chain: an accepted one in the same
+transaction as its plan and nonce, a refused one in one small INSERT.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -25,17 +28,24 @@ from starlette.routing import Route
 
 from vaultgate import reference
 from vaultgate.errors import InvalidNameError, UsageError, VaultError
-from vaultgate.gateway import db
+from vaultgate.gateway import audit, db
 from vaultgate.gateway.keys import KeyRing
 from vaultgate.gateway.openapi import OPENAPI
 from vaultgate.gateway.settings import GatewaySettings
 from vaultgate.names import Target
 from vaultgate.provision.plan import Plan, password_plan, provision_plan
 from vaultgate.secret import Secret
-from vaultgate.signing import BodyTooLarge, SignatureRejected, Verified, Verifier, check_scope
+from vaultgate.signing import (
+    BodyTooLarge,
+    SignatureRejected,
+    Verified,
+    Verifier,
+    check_scope,
+)
 from vaultgate.vaults import Vault, open_vault
 
 log = logging.getLogger("vaultgate.gateway")
+PURGE_SECONDS = 60.0
 
 
 class Refused(Exception):
@@ -52,6 +62,7 @@ class Call:
     verified: Verified
     body: dict[str, Any]
     target: Target | None
+    entry: audit.Entry
 
 
 class Gateway:
@@ -65,6 +76,8 @@ class Gateway:
         self.pool: Any = None
         self.server_version = 0
         self.available: frozenset[str] = frozenset()
+        self.budget = audit.RefusalBudget()
+        self._purger: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         await run_in_threadpool(self.keys.load)
@@ -76,6 +89,7 @@ class Gateway:
         await self.pool.open(wait=True, timeout=15)
         async with self.pool.connection() as conn:
             await conn.execute(db.SETUP)
+            await conn.execute(audit.SETUP)
             await conn.execute(db.PURGE)
             self.server_version = conn.info.server_version
             cur = await conn.execute("SELECT name FROM pg_available_extensions")
@@ -83,15 +97,40 @@ class Gateway:
         log.info("gateway ready: cluster %s:%s/%s, PostgreSQL %s",
                  self.settings.cluster.host, self.settings.cluster.port,
                  self.settings.cluster.database, self.server_version)
+        self._purger = asyncio.create_task(self._purge_forever())
 
     async def stop(self) -> None:
+        if self._purger is not None:
+            self._purger.cancel()
         if self.pool is not None:
             await self.pool.close()
+
+    async def _purge_forever(self) -> None:
+        """Delete expired nonces every PURGE_SECONDS; a failure only logs."""
+        while True:
+            await asyncio.sleep(PURGE_SECONDS)
+            try:
+                async with self.pool.connection() as conn:
+                    await conn.execute(db.PURGE)
+            except Exception as exc:
+                log.warning("expired nonces not purged: %s", type(exc).__name__)
+
+    async def record_refusal(self, entry: audit.Entry, status: int) -> None:
+        """Append a refused request to the audit chain; best effort, one INSERT."""
+        suppressed = self.budget.take() if entry.key_id is None else 0
+        if suppressed is None or self.pool is None:
+            return
+        try:
+            async with self.pool.connection(timeout=2) as conn:
+                await conn.execute(audit.record_statement(entry, status, suppressed))
+        except Exception as exc:
+            log.warning("refused request not audited: %s", type(exc).__name__)
 
     # -- request steps -------------------------------------------------------
 
     async def accept(self, request: Request, operation: str) -> Call:
         """Bounded body, signature, JSON, names and scope; Refused otherwise."""
+        entry: audit.Entry = request.state.audit
         body = await _read_body(request, self.settings.max_body)
         headers = [(k.decode("latin-1").lower(), v.decode("latin-1"))
                    for k, v in request.headers.raw]
@@ -107,18 +146,21 @@ class Gateway:
             log.warning("refused %s %s: %s", request.method, request.url.path,
                         exc.reason)
             raise Refused(401, "unauthorized") from exc
+        entry.key_id = verified.key.key_id
         payload = _json_object(body)
         target = None
         if "project" in payload or operation != "target":
             target = _target(payload)
+            entry.project = target.project
         env = target.env if target else _env_only(payload)
+        entry.env = env
         try:
             check_scope(verified, env, operation)
         except SignatureRejected as exc:
             log.warning("refused %s for key %s: %s", operation,
                         verified.key.key_id, exc.reason)
             raise Refused(401, "unauthorized") from exc
-        return Call(verified, payload, target)
+        return Call(verified, payload, target, entry)
 
     async def password_for(self, call: Call, field: str = "password") -> Secret:
         """Read the login password from the item the request names."""
@@ -131,11 +173,14 @@ class Gateway:
             raise Refused(422, f"vault: {exc}") from exc
 
     async def apply(self, call: Call, plan: Plan) -> list[str]:
-        """Run the plan and spend the nonce in one transaction (one round trip)."""
+        """Spend the nonce, run the plan and append the audit row in one
+        transaction (one round trip): only a committed request spends a nonce."""
         v = call.verified
-        query = db.nonce_statement(v.key.key_id, v.nonce, v.expires) + \
-            psycopg.sql.SQL(";\n") + plan.query()
         async with self._connection() as conn:
+            call.entry.steps = [s.as_string(conn) for s in plan.shown]
+            query = db.nonce_statement(v.key.key_id, v.nonce, v.expires) + \
+                psycopg.sql.SQL(";\n") + plan.query() + psycopg.sql.SQL("\n") + \
+                audit.record_statement(call.entry, 200)
             try:
                 await conn.execute(query)
             except pgerrors.UniqueViolation as exc:
@@ -145,13 +190,18 @@ class Gateway:
                 raise _database_refusal(exc) from exc
             except psycopg.Error as exc:
                 raise _database_refusal(exc) from exc
-            return [s.as_string(conn) for s in plan.shown]
+            call.entry.recorded = True
+            return call.entry.steps
 
     async def spend_nonce(self, call: Call) -> None:
+        """Spend the nonce and append the audit row in one transaction."""
         v = call.verified
+        query = db.nonce_statement(v.key.key_id, v.nonce, v.expires) + \
+            psycopg.sql.SQL(";\n") + audit.record_statement(call.entry, 200)
         async with self._connection() as conn:
             try:
-                await conn.execute(db.nonce_statement(v.key.key_id, v.nonce, v.expires))
+                await conn.execute(query)
+                call.entry.recorded = True
             except pgerrors.UniqueViolation as exc:
                 log.warning("refused: nonce replayed for key %s", v.key.key_id)
                 raise Refused(401, "unauthorized") from exc
@@ -263,6 +313,8 @@ def create_app(settings: GatewaySettings, vault: Vault | None = None) -> Starlet
     def signed(handler: Callable[[Gateway, Request], Awaitable[dict[str, Any]]]
                ) -> Callable[[Request], Awaitable[JSONResponse]]:
         async def endpoint(request: Request) -> JSONResponse:
+            operation = request.url.path.rsplit("/", 1)[-1]
+            request.state.audit = audit.Entry(operation)
             return await _respond(gw, handler, request)
         return endpoint
 
@@ -298,6 +350,9 @@ async def _respond(gw: Gateway, handler: Any, request: Request) -> JSONResponse:
         log.exception("internal error on %s", request.url.path)
         return JSONResponse({"error": "internal error"}, status_code=500)
     finally:
+        entry: audit.Entry = request.state.audit
+        if not entry.recorded:
+            await gw.record_refusal(entry, status)
         log.info("%s %s %s %.1fms", request.method, request.url.path, status,
                  (time.perf_counter() - started) * 1000)
 

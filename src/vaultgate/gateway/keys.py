@@ -30,7 +30,9 @@ def key_from_item(item: Item) -> SigningKey:
 
     def scope(name: str) -> frozenset[str] | None:
         text = optional(name)
-        return frozenset(p.strip() for p in text.split(",") if p.strip()) if text else None
+        if not text:
+            return None
+        return frozenset(p.strip() for p in text.split(",") if p.strip())
 
     def moment(name: str) -> float | None:
         text = optional(name)
