@@ -20,6 +20,8 @@ import pytest
 from tests import pg
 from tests.pg import PgServer
 
+pytest_plugins = ["tests.standins.fixtures"]
+
 
 @pytest.fixture(scope="session")
 def pg18() -> Iterator[PgServer]:
