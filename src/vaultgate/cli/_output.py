@@ -16,7 +16,7 @@ def run_cli(group: click.Group, argv: list[str] | None) -> int:
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args
     try:
-        group.main(args=args, prog_name="vaultgate", standalone_mode=False)
+        rc = group.main(args=args, prog_name="vaultgate", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         return 130
@@ -33,7 +33,7 @@ def run_cli(group: click.Group, argv: list[str] | None) -> int:
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         return 130
-    return 0
+    return rc if isinstance(rc, int) else 0
 
 
 def emit(data: dict[str, Any], as_json: bool, text: str) -> None:

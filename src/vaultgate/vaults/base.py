@@ -13,7 +13,8 @@ from vaultgate.secret import Secret
 # Fields whose values are secret in every item vaultgate writes. Other fields
 # (host, port, database, username) are still wrapped in Secret for uniformity.
 CONCEALED_FIELDS = frozenset({"password", "password_pending", "password_previous",
-                              "url", "key", "key_previous", "credential"})
+                              "url", "key", "key_previous", "credential",
+                              "credential_previous", "previous_key"})
 
 
 class ItemExistsError(VaultError):
