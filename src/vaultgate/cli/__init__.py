@@ -13,6 +13,8 @@ from typing import Any
 
 import click
 
+from vaultgate import __version__
+
 # command name -> (module, attribute, one-line help shown by `vaultgate --help`)
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "provision": ("vaultgate.cli.provision", "provision",
@@ -64,7 +66,7 @@ def _exists(module: str) -> bool:
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--debug", is_flag=True, help="Show tracebacks and debug logs.")
-@click.version_option(package_name="vaultgate")
+@click.version_option(version=__version__, prog_name="vaultgate")
 @click.pass_context
 def cli(ctx: click.Context, debug: bool) -> None:
     """vaultgate: PostgreSQL credentials that nobody types, sees or commits.
