@@ -15,6 +15,7 @@ import pytest
 from tests.gateway.conftest import _drop, _gateway_database
 from tests.gateway.test_gateway_pg15 import new_project, provision
 from tests.gateway_process import RunningGateway, start_gateway
+from vaultgate.errors import GatewayError
 
 
 @pytest.fixture
@@ -103,7 +104,7 @@ def test_verify_detects_an_edited_or_deleted_row(audited: RunningGateway,
 def test_failed_plan_leaves_a_refusal_row_and_no_accepted_row(
         audited: RunningGateway) -> None:
     project = new_project()
-    with pytest.raises(Exception):
+    with pytest.raises(GatewayError):
         provision(audited, project, extensions=["plpython3u"])
     statuses = [r[5] for r in rows(audited) if r[3] == project]
     assert statuses == [400]

@@ -62,7 +62,7 @@ class KeyRing:
         keys: dict[str, SigningKey] = {}
         for ref in self._refs:
             item = self._vault.get_item(ref.item)
-            for key in _keys_in(item):
+            for key in keys_in(item):
                 keys[key.key_id] = key
         self._keys = keys
         self._loaded_at = time.monotonic()
@@ -80,7 +80,8 @@ class KeyRing:
         return key
 
 
-def _keys_in(item: Item) -> list[SigningKey]:
+def keys_in(item: Item) -> list[SigningKey]:
+    """The item's key, and its previous key (`previous_*` fields) if any."""
     keys = [key_from_item(item)]
     # During a key rotation the item also carries the previous key until its
     # not_after passes, so clients still signing with it are not cut off.
