@@ -14,8 +14,7 @@ from psycopg import sql
 
 from vaultgate.secret import Secret, generate_password
 
-SUPERUSER = {"host": "127.0.0.1", "port": 5432, "user": "postgres",
-             "dbname": "postgres"}
+SUPERUSER = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
 
 
 @dataclass
@@ -92,7 +91,7 @@ class BenchCluster:
 def connect() -> psycopg.Connection:
     """A superuser connection to the machine's PostgreSQL 15 (trust auth)."""
     try:
-        return psycopg.connect(**SUPERUSER, autocommit=True, connect_timeout=5)
+        return psycopg.connect(SUPERUSER, autocommit=True, connect_timeout=5)
     except psycopg.OperationalError as exc:
         raise SystemExit(f"the machine's PostgreSQL 15 at 127.0.0.1:5432 does not "
                          f"answer ({exc}); start it: pg_ctlcluster 15 main start"
