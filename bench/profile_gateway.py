@@ -86,13 +86,13 @@ def print_top(folded: Path, top: int) -> None:
     inclusive: collections.Counter[str] = collections.Counter()
     total = 0
     for line in folded.read_text().splitlines():
-        stack, _, count = line.rpartition(" ")
-        total += int(count)
+        stack, _, text = line.rpartition(" ")
+        total += int(text)
         for frame in set(stack.split(";")):
-            inclusive[frame] += int(count)
+            inclusive[frame] += int(text)
     print(f"\ntop frames by inclusive share of {total} samples (idle included):")
-    for frame, count in inclusive.most_common(top):
-        print(f"  {100 * count / total:5.1f}%  {frame}")
+    for frame, samples in inclusive.most_common(top):
+        print(f"  {100 * samples / total:5.1f}%  {frame}")
 
 
 if __name__ == "__main__":
