@@ -1,0 +1,242 @@
+"""The whole flow with 1Password as the vault, once per backend (`op`, `op-connect`).
+
+The real CLI process and a real gateway process both use the same 1Password
+stand-in (the `op` executable on PATH, or the Connect server on 127.0.0.1); the
+gateway logs in to the pg18 cluster as its CREATEROLE-only role. Only
+`vaultgate.toml` and the gateway's `[vault]` table differ from the local-vault
+end-to-end tests.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+
+from tests.gateway_process import free_port, key_fields, new_key
+from tests.pg import PgServer
+from vaultgate.secret import Secret
+from vaultgate.signing import SigningKey
+
+BACKENDS = ["op_cli", "op_connect"]
+GATEWAY_DB_ITEM = "vaultgate-gateway-db"
+SIGNING_ITEM = "vaultgate-signing-key"
+
+
+@dataclass
+class Stack:
+    """A project folder, its 1Password stand-in and the gateway reading it."""
+
+    standin: Any
+    folder: Path
+    gateway_url: str
+    gateway_log: Path
+    key: SigningKey
+    admin_password: Secret
+
+    @property
+    def vault_name(self) -> str:
+        name: str = self.standin.vault_name
+        return name
+
+    def cli(self, *args: str, stdin: str | None = None,
+            extra_env: dict[str, str] | None = None,
+            timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "vaultgate", *args],
+                              capture_output=True, text=True, input=stdin,
+                              env={**os.environ, **(extra_env or {})},
+                              cwd=self.folder, timeout=timeout)
+
+    def item(self, title: str) -> Any:
+        """The item as the backend reads it now (a fresh backend: no cache)."""
+        return self.standin.open().get_item(title)
+
+    def password(self, title: str) -> str:
+        return str(self.item(title).text("password"))
+
+
+def _write_gateway_config(workdir: Path, standin: Any, pg: PgServer,
+                          listen: int) -> Path:
+    vault = standin.settings()
+    table = "".join(f'{k} = "{v}"\n' for k, v in vault.items())
+    name = vault["vault"]
+    config = workdir / "gateway.toml"
+    config.write_text(
+        f'listen_host = "127.0.0.1"\nlisten_port = {listen}\n'
+        'extensions = ["citext"]\n'
+        f"[vault]\n{table}"
+        f'[cluster]\nhost = "{pg.host}"\nport = {pg.port}\n'
+        f'database = "{pg.dbname}"\n'
+        f'admin = "op://{name}/{GATEWAY_DB_ITEM}"\n'
+        f'[signing]\nkeys = ["op://{name}/{SIGNING_ITEM}"]\n')
+    return config
+
+
+def _wait_healthy(url: str, process: subprocess.Popen[bytes], log: Path,
+                  timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"gateway exited:\n{log.read_text(errors='replace')[-3000:]}")
+        try:
+            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    pytest.fail("gateway never became healthy:\n"
+                f"{log.read_text(errors='replace')[-3000:]}")
+
+
+@pytest.fixture(params=BACKENDS, ids=["op", "op-connect"])
+def stack(request: pytest.FixtureRequest, pg18: PgServer, tmp_path: Path,
+          vaultgate_home: Path) -> Iterator[Stack]:
+    standin = request.getfixturevalue(request.param)
+    assert pg18.gateway is not None and pg18.gateway.password is not None
+    backend = standin.open()
+    backend.create_item(GATEWAY_DB_ITEM, {"username": pg18.gateway.user,
+                                          "password": pg18.gateway.password})
+    key = new_key()
+    backend.create_item(SIGNING_ITEM, key_fields(key))
+
+    workdir = tmp_path / "gateway"
+    workdir.mkdir()
+    listen = free_port()
+    config = _write_gateway_config(workdir, standin, pg18, listen)
+    log = workdir / "gateway.log"
+    url = f"http://127.0.0.1:{listen}"
+    with open(log, "ab") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "vaultgate", "gateway", "serve", "--config",
+             str(config)], stdout=out, stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        _wait_healthy(url, process, log)
+        folder = tmp_path / "app"
+        folder.mkdir()
+        settings = standin.settings()
+        (folder / "vaultgate.toml").write_text(
+            f'[env.dev]\nvault = "team"\ngateway = "{url}"\n\n'
+            f'[vault.team]\nbackend = "{settings["backend"]}"\n'
+            f'vault = "{settings["vault"]}"\n')
+        yield Stack(standin, folder, url, log, key, pg18.gateway.password)
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(5)
+
+
+def _login(pg: PgServer, item: Any, password: str) -> psycopg.Connection[Any]:
+    return psycopg.connect(host=item.text("host"), port=item.text("port"),
+                           dbname=item.text("database"), user=item.text("username"),
+                           password=password, connect_timeout=5)
+
+
+def _refused(pg: PgServer, item: Any, password: str) -> bool:
+    try:
+        _login(pg, item, password).close()
+    except psycopg.OperationalError as exc:
+        assert "password authentication" in str(exc)
+        return True
+    return False
+
+
+CONNECT_SCRIPT = (
+    "import os, psycopg\n"
+    "with psycopg.connect(os.environ['DATABASE_URL'], connect_timeout=5) as c:\n"
+    "    print('connected as', c.execute('SELECT current_user').fetchone()[0])\n")
+
+
+# The gateway opens its vault once (gateway/app.py:73) and the 1Password
+# backends cache items for the object's life, so the long-running gateway reads
+# stale items: Connect never sees an item created after start, and `op` never
+# sees password_pending written by rotate. Remove this mark with the fix.
+@pytest.mark.xfail(strict=True, raises=AssertionError,
+                   reason="gateway serves 1Password items from a process-life cache")
+def test_provision_read_run_inject_rotate(stack: Stack, pg18: PgServer) -> None:
+    project = f"o{secrets.token_hex(5)}"
+    title = f"{project}-dev"
+    vault = stack.vault_name
+
+    # provision: the item is in 1Password, the role logs in with its password
+    run = stack.cli("provision", project, "--json")
+    assert run.returncode == 0, run.stderr + stack.gateway_log.read_text()
+    result = json.loads(run.stdout)
+    assert result["reference"] == f"op://{vault}/{title}"
+    assert result["role"] == f"{project}_dev"
+    item = stack.item(title)
+    password = item.text("password")
+    assert item.text("username") == f"{project}_dev"
+    assert int(item.text("port")) == pg18.port
+    assert password not in run.stdout + run.stderr
+    with _login(pg18, item, password) as conn:
+        conn.execute("CREATE TABLE notes (id int PRIMARY KEY, body text)")
+        conn.execute("INSERT INTO notes VALUES (1, 'kept across rotation')")
+        conn.commit()
+        assert conn.execute("SELECT current_schema").fetchone() == (f"{project}_dev",)
+    assert _refused(pg18, item, secrets.token_urlsafe(24))
+    raw = stack.standin.raw(title)
+    assert raw["category"] == "DATABASE"
+
+    # read
+    read = stack.cli("read", f"op://{vault}/{title}/password")
+    assert read.returncode == 0, read.stderr
+    assert read.stdout == password + "\n"
+    lower = stack.cli("read", "-n", f"op://{vault.lower()}/{title.upper()}/server")
+    assert lower.returncode == 0, lower.stderr
+    assert lower.stdout == item.text("host")
+
+    # run: DATABASE_URL is resolved in the child's environment only
+    ran = stack.cli("run", "--", sys.executable, "-c", CONNECT_SCRIPT,
+                    extra_env={"DATABASE_URL": f"op://{vault}/{title}/url"})
+    assert ran.returncode == 0, ran.stderr
+    assert f"connected as {project}_dev" in ran.stdout
+    assert password not in ran.stdout + ran.stderr
+
+    # inject
+    template = (f"user={{{{ op://{vault}/{title}/username }}}}\n"
+                f"password={{{{ op://{vault}/{title}/password }}}}\n")
+    injected = stack.cli("inject", stdin=template)
+    assert injected.returncode == 0, injected.stderr
+    assert injected.stdout == f"user={project}_dev\npassword={password}\n"
+
+    # rotate: a new password works, the old one is refused, the rows remain
+    rotated = stack.cli("rotate", project, "--json")
+    assert rotated.returncode == 0, rotated.stderr + stack.gateway_log.read_text()
+    after = stack.item(title)
+    new_password = after.text("password")
+    assert new_password != password
+    assert not after.has("password_pending")
+    assert new_password not in rotated.stdout + rotated.stderr
+    assert _refused(pg18, after, password)
+    with _login(pg18, after, new_password) as conn:
+        assert conn.execute("SELECT body FROM notes").fetchall() == [
+            ("kept across rotation",)]
+    read_again = stack.cli("read", f"op://{vault}/{title}/password")
+    assert read_again.stdout == new_password + "\n"
+    ran_again = stack.cli("run", "--", sys.executable, "-c", CONNECT_SCRIPT,
+                          extra_env={"DATABASE_URL": f"op://{vault}/{title}/url"})
+    assert ran_again.returncode == 0, ran_again.stderr
+
+    # no secret ever travelled in an argv (op) or a request line (Connect)
+    for value in (password, new_password, stack.key.secret.reveal(),
+                  stack.admin_password.reveal()):
+        assert not stack.standin.leaked(value)
+    assert stack.standin.requests() > 0
+    gateway_log = stack.gateway_log.read_text(errors="replace")
+    assert password not in gateway_log and new_password not in gateway_log
