@@ -162,12 +162,6 @@ CONNECT_SCRIPT = (
     "    print('connected as', c.execute('SELECT current_user').fetchone()[0])\n")
 
 
-# The gateway opens its vault once (gateway/app.py:73) and the 1Password
-# backends cache items for the object's life, so the long-running gateway reads
-# stale items: Connect never sees an item created after start, and `op` never
-# sees password_pending written by rotate. Remove this mark with the fix.
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="gateway serves 1Password items from a process-life cache")
 def test_provision_read_run_inject_rotate(stack: Stack, pg18: PgServer) -> None:
     project = f"o{secrets.token_hex(5)}"
     title = f"{project}-dev"

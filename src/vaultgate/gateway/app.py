@@ -26,7 +26,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from vaultgate import reference
+from vaultgate import reference, scram
 from vaultgate.errors import InvalidNameError, UsageError, VaultError
 from vaultgate.gateway import audit, db
 from vaultgate.gateway.keys import KeyRing
@@ -70,7 +70,7 @@ class Gateway:
 
     def __init__(self, settings: GatewaySettings, vault: Vault | None = None) -> None:
         self.settings = settings
-        self.vault = vault or open_vault(settings.vault)
+        self.vault = vault or PerCallVault(settings.vault)
         self.keys = KeyRing(self.vault, settings.signing_keys)
         self.verifier = Verifier(self.keys.get, max_body=settings.max_body)
         self.pool: Any = None
@@ -207,15 +207,42 @@ class Gateway:
                 raise Refused(401, "unauthorized") from exc
 
     async def verifier_for(self, role: str, password: Secret) -> str:
+        # Key derivation costs milliseconds: off the event loop, and without
+        # holding a pooled connection (hashlib releases the GIL).
+        if scram.supports(password):
+            return await run_in_threadpool(scram.verifier, password)
         async with self._connection() as conn:
-            raw = conn.pgconn.encrypt_password(
-                password.reveal_bytes(), role.encode(), b"scram-sha-256")
+            raw = await run_in_threadpool(
+                conn.pgconn.encrypt_password, password.reveal_bytes(),
+                role.encode(), b"scram-sha-256")
             return bytes(raw).decode("ascii")
 
     def _connection(self) -> Any:
         if self.pool is None:
             raise Refused(503, "the gateway is not connected to its cluster")
         return _PoolConnection(self.pool)
+
+
+class PerCallVault:
+    """Opens the backend anew for every lookup.
+
+    Backends cache items for the life of one object (right for one CLI
+    command); the gateway lives for days and must see items created or rotated
+    since it started, so each lookup gets a fresh backend.
+    """
+
+    def __init__(self, settings: Any) -> None:
+        self._settings = settings
+        self.name = open_vault(settings).name
+
+    def get_item(self, title: str) -> Any:
+        backend = open_vault(self._settings)
+        try:
+            return backend.get_item(title)
+        finally:
+            close = getattr(backend, "close", None)
+            if callable(close):
+                close()
 
 
 class _PoolConnection:
