@@ -16,7 +16,7 @@ import time
 from collections.abc import Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import psycopg
 from psycopg import errors as pgerrors
@@ -70,7 +70,8 @@ class Gateway:
 
     def __init__(self, settings: GatewaySettings, vault: Vault | None = None) -> None:
         self.settings = settings
-        self.vault = vault or PerCallVault(settings.vault)
+        # The gateway only reads (get_item), which PerCallVault provides.
+        self.vault = vault or cast(Vault, PerCallVault(settings.vault))
         self.keys = KeyRing(self.vault, settings.signing_keys)
         self.verifier = Verifier(self.keys.get, max_body=settings.max_body)
         self.pool: Any = None
