@@ -70,8 +70,7 @@ class Gateway:
 
     def __init__(self, settings: GatewaySettings, vault: Vault | None = None) -> None:
         self.settings = settings
-        # The gateway only reads (get_item), which PerCallVault provides.
-        self.vault = vault or cast(Vault, PerCallVault(settings.vault))
+        self.vault = vault or _gateway_vault(settings.vault)
         self.keys = KeyRing(self.vault, settings.signing_keys)
         self.verifier = Verifier(self.keys.get, max_body=settings.max_body)
         self.pool: Any = None
@@ -222,6 +221,16 @@ class Gateway:
         if self.pool is None:
             raise Refused(503, "the gateway is not connected to its cluster")
         return _PoolConnection(self.pool)
+
+
+def _gateway_vault(settings: Any) -> Vault:
+    # The local vault notices every write (it re-reads when the file's inode,
+    # mtime or size changes), so one instance stays fresh. Other backends cache
+    # for the life of the object: the gateway only reads (get_item), which
+    # PerCallVault provides with a fresh backend each time.
+    if settings.get("backend", "local") == "local":
+        return open_vault(settings)
+    return cast(Vault, PerCallVault(settings))
 
 
 class PerCallVault:
