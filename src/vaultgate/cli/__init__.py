@@ -74,6 +74,13 @@ def cli(ctx: click.Context, debug: bool) -> None:
     Start with `vaultgate provision NAME`: it needs no configuration.
     """
     ctx.obj = {"debug": debug}
+    if debug:
+        import logging
+
+        # Library loggers name objects and steps, never secret values.
+        logging.basicConfig(level=logging.DEBUG, stream=sys.stderr,
+                            format="%(levelname)s %(name)s %(message)s")
+        logging.getLogger("httpcore").setLevel(logging.INFO)
 
 
 def main(argv: list[str] | None = None) -> None:
