@@ -250,3 +250,12 @@ def test_help_explains_the_command(e2e: E2E) -> None:
     run = e2e.cli("provision", "--help")
     assert run.returncode == 0
     assert "--env" in run.stdout and "--json" in run.stdout
+
+
+def test_debug_output_holds_no_password(e2e: E2E) -> None:
+    name = project()
+    run = e2e.cli("--debug", "provision", name)
+    assert run.returncode == 0, run.stderr
+    assert "DEBUG" in run.stderr or "INFO" in run.stderr
+    password = e2e.vault().get_item(f"{name}-dev").text("password")
+    assert password not in run.stdout + run.stderr
