@@ -1,10 +1,12 @@
-"""The whole flow with 1Password as the vault, once per backend (`op`, `op-connect`).
+"""The whole flow with 1Password as the vault, once per backend (`op`,
+`op-connect`, `op-sdk`).
 
 The real CLI process and a real gateway process both use the same 1Password
-stand-in (the `op` executable on PATH, or the Connect server on 127.0.0.1); the
-gateway logs in to the pg18 cluster as its CREATEROLE-only role. Only
-`vaultgate.toml` and the gateway's `[vault]` table differ from the local-vault
-end-to-end tests.
+stand-in (the `op` executable on PATH, the Connect server on 127.0.0.1, or the
+SDK core stand-in server on 127.0.0.1 that the processes reach through a
+test-only sitecustomize); the gateway logs in to the pg18 cluster as its
+CREATEROLE-only role. Only `vaultgate.toml` and the gateway's `[vault]` table
+differ from the local-vault end-to-end tests.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from tests.pg import PgServer
 from vaultgate.secret import Secret
 from vaultgate.signing import SigningKey
 
-BACKENDS = ["op_cli", "op_connect"]
+BACKENDS = ["op_cli", "op_connect", "op_sdk_processes"]
 GATEWAY_DB_ITEM = "vaultgate-gateway-db"
 SIGNING_ITEM = "vaultgate-signing-key"
 
@@ -44,6 +46,7 @@ class Stack:
     gateway_log: Path
     key: SigningKey
     admin_password: Secret
+    gateway_pid: int
 
     @property
     def vault_name(self) -> str:
@@ -55,7 +58,7 @@ class Stack:
             timeout: float = 120) -> subprocess.CompletedProcess[str]:
         return subprocess.run([sys.executable, "-m", "vaultgate", *args],
                               capture_output=True, text=True, input=stdin,
-                              env={**os.environ, **(extra_env or {})},
+                              env={**_process_env(self.standin), **(extra_env or {})},
                               cwd=self.folder, timeout=timeout)
 
     def item(self, title: str) -> Any:
@@ -64,6 +67,12 @@ class Stack:
 
     def password(self, title: str) -> str:
         return str(self.item(title).text("password"))
+
+
+def _process_env(standin: Any) -> dict[str, str]:
+    """The environment of a CLI or gateway process this test starts."""
+    extra = getattr(standin, "subprocess_env", None)
+    return {**os.environ, **(extra() if extra is not None else {})}
 
 
 def _write_gateway_config(workdir: Path, standin: Any, pg: PgServer,
@@ -99,7 +108,7 @@ def _wait_healthy(url: str, process: subprocess.Popen[bytes], log: Path,
                 f"{log.read_text(errors='replace')[-3000:]}")
 
 
-@pytest.fixture(params=BACKENDS, ids=["op", "op-connect"])
+@pytest.fixture(params=BACKENDS, ids=["op", "op-connect", "op-sdk"])
 def stack(request: pytest.FixtureRequest, pg18: PgServer, tmp_path: Path,
           vaultgate_home: Path) -> Iterator[Stack]:
     standin = request.getfixturevalue(request.param)
@@ -120,7 +129,7 @@ def stack(request: pytest.FixtureRequest, pg18: PgServer, tmp_path: Path,
         process = subprocess.Popen(
             [sys.executable, "-m", "vaultgate", "gateway", "serve", "--config",
              str(config)], stdout=out, stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+            env={**_process_env(standin), "PYTHONUNBUFFERED": "1"})
     try:
         _wait_healthy(url, process, log)
         folder = tmp_path / "app"
@@ -130,7 +139,8 @@ def stack(request: pytest.FixtureRequest, pg18: PgServer, tmp_path: Path,
             f'[env.dev]\nvault = "team"\ngateway = "{url}"\n\n'
             f'[vault.team]\nbackend = "{settings["backend"]}"\n'
             f'vault = "{settings["vault"]}"\n')
-        yield Stack(standin, folder, url, log, key, pg18.gateway.password)
+        yield Stack(standin, folder, url, log, key, pg18.gateway.password,
+                    process.pid)
     finally:
         if process.poll() is None:
             process.terminate()
@@ -185,7 +195,7 @@ def test_provision_read_run_inject_rotate(stack: Stack, pg18: PgServer) -> None:
         assert conn.execute("SELECT current_schema").fetchone() == (f"{project}_dev",)
     assert _refused(pg18, item, secrets.token_urlsafe(24))
     raw = stack.standin.raw(title)
-    assert raw["category"] == "DATABASE"
+    assert raw["category"].upper() == "DATABASE"  # the SDK says "Database"
 
     # read
     read = stack.cli("read", f"op://{vault}/{title}/password")
@@ -227,10 +237,20 @@ def test_provision_read_run_inject_rotate(stack: Stack, pg18: PgServer) -> None:
                           extra_env={"DATABASE_URL": f"op://{vault}/{title}/url"})
     assert ran_again.returncode == 0, ran_again.stderr
 
-    # no secret ever travelled in an argv (op) or a request line (Connect)
+    # no secret ever travelled in an argv (op), a request line (Connect) or an
+    # SDK invocation other than the item writes that must carry it (op-sdk)
     for value in (password, new_password, stack.key.secret.reveal(),
                   stack.admin_password.reveal()):
         assert not stack.standin.leaked(value)
     assert stack.standin.requests() > 0
+    server = getattr(stack.standin, "server", None)
+    if server is not None:  # op-sdk: the CLI and the gateway processes used it
+        pids = server.pids()
+        assert stack.gateway_pid in pids
+        assert len(pids - {stack.gateway_pid}) >= 8  # one per CLI command
+        assert "SecretsResolveAll" in server.names()
+        # the record holds whole bodies: the item writes do carry the password
+        assert any(new_password in r.body for r in server.requests
+                   if r.name == "ItemsPut")
     gateway_log = stack.gateway_log.read_text(errors="replace")
     assert password not in gateway_log and new_password not in gateway_log

@@ -275,3 +275,56 @@ BACKEND_FIXTURES = ("op_cli", "op_connect", "op_sdk")
 def onepassword(request: pytest.FixtureRequest) -> Any:
     """Each 1Password stand-in in turn, with its vault "Dev" ready."""
     return request.getfixturevalue(request.param)
+
+
+SDK_SITE = Path(__file__).with_name("sdk_site")
+
+
+@dataclass
+class OpSdkProcesses(OpSdk):
+    """The SDK core stand-in served over loopback HTTP to other processes.
+
+    A process started with `subprocess_env()` gets, through PYTHONPATH and
+    sdk_site/sitecustomize.py, a stand-in of the SDK's native core module that
+    forwards to `server`; it then runs the real onepassword-sdk client on the
+    same StandinCore this test process reads with `open()`.
+    """
+
+    server: Any = None
+
+    def subprocess_env(self) -> dict[str, str]:
+        """The variables that put the stand-in core in a child process."""
+        path = os.pathsep.join(p for p in (str(SDK_SITE),
+                                           os.environ.get("PYTHONPATH")) if p)
+        return {"PYTHONPATH": path, "VAULTGATE_TEST_SDK_CORE_URL": self.server.url,
+                "VAULTGATE_TEST_SDK_CORE_TOKEN": self.server.bearer}
+
+    def requests(self) -> int:
+        return len(self.server.requests)
+
+    def leaked(self, value: str) -> bool:
+        """True if value is in any request but the SDK's item writes."""
+        return bool(self.server.leaked(value))
+
+
+@pytest.fixture
+def op_sdk_processes(monkeypatch: pytest.MonkeyPatch) -> Iterator[OpSdkProcesses]:
+    """One SDK stand-in core for this process and the processes it starts.
+
+    OP_SERVICE_ACCOUNT_TOKEN is set here; the stand-in core's URL, its bearer
+    token and PYTHONPATH are only in `subprocess_env()`, for the test to pass to
+    the CLI and gateway processes it starts.
+    """
+    from .sdk import StandinCore
+    from .sdk_core_server import SdkCoreServer
+
+    token = secrets.token_urlsafe(32)
+    monkeypatch.setenv("OP_SERVICE_ACCOUNT_TOKEN", token)
+    server = SdkCoreServer(StandinCore(), token)
+    server.start()
+    helper = OpSdkProcesses(server.core, token, server=server)
+    helper.add_vault(helper.vault_name)
+    try:
+        yield helper
+    finally:
+        server.stop()
