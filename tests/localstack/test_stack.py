@@ -38,19 +38,33 @@ def stack_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         shutil.rmtree(stack.cluster_base, ignore_errors=True)
 
 
+# Secrets the process that runs `up` holds, as `vaultgate run -- vaultgate up`
+# or a shell with BAO_TOKEN exported would; generated per run.
+CALLER_SECRETS = {"DATABASE_URL": generate_password().reveal(),
+                  "BAO_TOKEN": generate_password().reveal(),
+                  "PGPASSWORD": generate_password().reveal()}
+
+
 @pytest.fixture(scope="module")
-def up_result(stack_home: Path) -> tuple[StackInfo, list[bytes]]:
-    """Run `up` while another thread records every process's argv."""
+def up_result(stack_home: Path) -> Iterator[tuple[StackInfo, list[bytes]]]:
+    """Run `up` holding CALLER_SECRETS while a thread records every argv."""
     seen: list[bytes] = []
     done = threading.Event()
     watcher = threading.Thread(target=_watch_cmdlines, args=(seen, done))
+    saved = {name: os.environ.get(name) for name in CALLER_SECRETS}
+    os.environ.update(CALLER_SECRETS)
     watcher.start()
     try:
         info = LocalStack(stack_home).up()
     finally:
         done.set()
         watcher.join()
-    return info, seen
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+    yield info, seen
 
 
 def test_up_starts_a_healthy_gateway_and_postgres(
@@ -102,6 +116,19 @@ def test_no_secret_in_any_argv_during_up(
     assert seen, "the watcher saw no process at all"
     for secret in _secrets(stack_home):
         assert not any(secret in cmdline for cmdline in seen)
+
+
+def test_the_gateway_does_not_inherit_the_callers_secrets(
+        up_result: tuple[StackInfo, list[bytes]], stack_home: Path) -> None:
+    """The long-lived gateway gets an allowlisted environment only."""
+    pid = LocalStack(stack_home).status().gateway_pid
+    assert pid is not None
+    environ = Path(f"/proc/{pid}/environ").read_bytes()
+    names = {entry.split(b"=", 1)[0] for entry in environ.split(b"\0") if entry}
+    for name, value in CALLER_SECRETS.items():
+        assert value.encode() not in environ
+        assert name.encode() not in names
+    assert b"PATH" in names
 
 
 def test_no_secret_in_config_or_logs(up_result: tuple[StackInfo, list[bytes]],

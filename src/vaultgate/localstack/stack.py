@@ -355,9 +355,21 @@ def _signing_fields() -> FieldValues:
     return {"key_id": f"local-{secrets.token_hex(4)}", "key": generate_password(32)}
 
 
-def _gateway_env() -> dict[str, str]:
-    # libpq variables could point the gateway elsewhere or carry a password.
-    return {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+# What the local gateway needs to run Python: it reads everything else from its
+# absolute-path config and the local vault.
+_GATEWAY_VARIABLES = ("PATH", "HOME", "LANG", "TZ", "TMPDIR", "PYTHONPATH",
+                      "PYTHONHOME")
+
+
+def _gateway_env(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The gateway's environment: an allowlist, never the caller's whole one.
+
+    The gateway outlives the command that starts it, so whatever that command
+    holds (resolved references, vault tokens, libpq variables) must stay out.
+    """
+    environ = os.environ if environ is None else environ
+    return {k: v for k, v in environ.items()
+            if k in _GATEWAY_VARIABLES or k.startswith("LC_")}
 
 
 def _healthy(port: int) -> bool:
