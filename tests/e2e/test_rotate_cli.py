@@ -102,3 +102,13 @@ def test_rotate_of_an_unprovisioned_project_is_a_clear_error(e2e: E2E) -> None:
     run = e2e.cli("rotate", f"n{secrets.token_hex(4)}")
     assert run.returncode == 1
     assert "not found" in run.stderr and "provision" in run.stderr
+
+
+def test_rotate_refuses_an_app_secret_and_changes_nothing(e2e: E2E) -> None:
+    name = f"s{secrets.token_hex(4)}"
+    assert e2e.cli("secret", "new", name, "--env", "dev").returncode == 0
+    before = dict(e2e.vault().get_item(f"{name}-dev").fields)
+    run = e2e.cli("rotate", name)
+    assert run.returncode == 1
+    assert "not a database credential" in run.stderr
+    assert dict(e2e.vault().get_item(f"{name}-dev").fields) == before

@@ -184,3 +184,56 @@ def test_gateway_log_holds_no_password(pg15_gateway: RunningGateway) -> None:
     password = pg15_gateway.vault.get_item(f"{project}-dev").text("password")
     assert password not in pg15_gateway.log_text()
     assert "provisioned" in pg15_gateway.log_text()
+
+
+def _password_hash(role: str) -> object:
+    with pg15_admin() as conn:
+        row = conn.execute("SELECT rolpassword FROM pg_authid WHERE rolname = %s",
+                           (role,)).fetchone()
+    return row
+
+
+@pytest.mark.parametrize("route", ["/v1/provision", "/v1/password"])
+def test_a_role_vaultgate_did_not_create_is_never_taken_over(
+        pg15_gateway: RunningGateway, route: str) -> None:
+    project = new_project()
+    role = f"{project}_dev"
+    with pg15_admin() as conn:
+        conn.execute(f'CREATE ROLE "{role}" LOGIN CREATEDB')
+    try:
+        before = _password_hash(role)
+        target = Target.of(project, "dev")
+        make_item(pg15_gateway, target)
+        with GatewayClient(pg15_gateway.url, pg15_gateway.key) as client:
+            with pytest.raises(GatewayError) as err:
+                client.post(route, {"project": project, "env": "dev",
+                                    "reference": f"op://local/{target.item_title}"})
+        assert err.value.status == 409
+        assert "not created by vaultgate" in str(err.value)
+        assert _password_hash(role) == before
+        assert roles_like(project) == {role}
+    finally:
+        with pg15_admin() as conn:
+            conn.execute(f'DROP ROLE IF EXISTS "{role}"')
+
+
+def test_provision_during_a_rotation_is_refused(pg15_gateway: RunningGateway) -> None:
+    project = new_project()
+    provision(pg15_gateway, project)
+    title = f"{project}-dev"
+    item = pg15_gateway.vault.get_item(title)
+    pg15_gateway.vault.update_item(
+        title, {**item.fields, "password_pending": generate_password()})
+    before = _password_hash(f"{project}_dev")
+    with GatewayClient(pg15_gateway.url, pg15_gateway.key) as client:
+        with pytest.raises(GatewayError) as err:
+            client.post("/v1/provision", {"project": project, "env": "dev",
+                                          "reference": f"op://local/{title}"})
+    assert err.value.status == 409 and "rotation" in str(err.value)
+    assert _password_hash(f"{project}_dev") == before
+
+
+def test_oversized_headers_get_431(pg15_gateway: RunningGateway) -> None:
+    response = httpx.post(pg15_gateway.url + "/v1/provision", content=b"{}",
+                          headers={"x-pad": "A" * 20_000})
+    assert response.status_code == 431

@@ -46,6 +46,9 @@ from vaultgate.vaults import Vault, open_vault
 
 log = logging.getLogger("vaultgate.gateway")
 PURGE_SECONDS = 60.0
+KEY_REFRESH_SECONDS = 5.0
+# Bounded before anything else is read: every header, names and values.
+MAX_HEADER_BYTES = 16384
 
 
 class Refused(Exception):
@@ -78,6 +81,7 @@ class Gateway:
         self.available: frozenset[str] = frozenset()
         self.budget = audit.RefusalBudget()
         self._purger: asyncio.Task[None] | None = None
+        self._refresher: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         await run_in_threadpool(self.keys.load)
@@ -98,10 +102,12 @@ class Gateway:
                  self.settings.cluster.host, self.settings.cluster.port,
                  self.settings.cluster.database, self.server_version)
         self._purger = asyncio.create_task(self._purge_forever())
+        self._refresher = asyncio.create_task(self._refresh_keys_forever())
 
     async def stop(self) -> None:
-        if self._purger is not None:
-            self._purger.cancel()
+        for task in (self._purger, self._refresher):
+            if task is not None:
+                task.cancel()
         if self.pool is not None:
             await self.pool.close()
 
@@ -114,6 +120,19 @@ class Gateway:
                     await conn.execute(db.PURGE)
             except Exception as exc:
                 log.warning("expired nonces not purged: %s", type(exc).__name__)
+
+    async def _refresh_keys_forever(self) -> None:
+        """Re-read the signing keys every KEY_REFRESH_SECONDS.
+
+        A key revoked or shortened in the vault (keys rotate --overlap 0) must
+        stop working without a restart, even while its id is still cached.
+        """
+        while True:
+            await asyncio.sleep(KEY_REFRESH_SECONDS)
+            try:
+                await run_in_threadpool(self.keys.load)
+            except Exception as exc:
+                log.warning("signing keys not refreshed: %s", type(exc).__name__)
 
     async def record_refusal(self, entry: audit.Entry, status: int) -> None:
         """Append a refused request to the audit chain; best effort, one INSERT."""
@@ -131,6 +150,8 @@ class Gateway:
     async def accept(self, request: Request, operation: str) -> Call:
         """Bounded body, signature, JSON, names and scope; Refused otherwise."""
         entry: audit.Entry = request.state.audit
+        if sum(len(k) + len(v) for k, v in request.headers.raw) > MAX_HEADER_BYTES:
+            raise Refused(431, "request headers too large")
         body = await _read_body(request, self.settings.max_body)
         headers = [(k.decode("latin-1").lower(), v.decode("latin-1"))
                    for k, v in request.headers.raw]
@@ -168,6 +189,12 @@ class Gateway:
         ref = _item_reference(call.body, self.vault.name, call.target)
         try:
             item = await run_in_threadpool(self.vault.get_item, ref.item)
+            if field == "password" and item.has("password_pending"):
+                # Setting the current password mid-rotation would undo step 2
+                # and leave the rotation to make a password current that no
+                # longer logs in.
+                raise Refused(409, f"a rotation of {ref.item} is in progress; "
+                              "finish it first with vaultgate rotate")
             return item.get(field)
         except VaultError as exc:
             raise Refused(422, f"vault: {exc}") from exc

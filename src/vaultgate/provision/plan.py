@@ -16,6 +16,8 @@ from psycopg import sql
 
 from vaultgate.names import Target
 
+# The comment that marks a role as created, and so managed, by vaultgate.
+MANAGED = "vaultgate-managed"
 # Shown in place of the SCRAM verifier in the steps a client sees.
 VERIFIER_SHOWN = "SCRAM-SHA-256$<verifier computed by the gateway>"
 
@@ -44,7 +46,8 @@ def provision_plan(target: Target, verifier: str, extensions: Sequence[str],
 def password_plan(target: Target, verifier: str) -> Plan:
     """Only set the login role's password (rotation's second step)."""
     def build(value: str) -> tuple[sql.Composable, ...]:
-        return (_lock(target), _set_password(target.login_role, value))
+        return (_lock(target), _require_managed(target.login_role),
+                _set_password(target.login_role, value))
 
     return Plan(build(verifier), build(VERIFIER_SHOWN))
 
@@ -116,13 +119,36 @@ def _lock(target: Target) -> sql.Composable:
 
 
 def _create_role(name: str, *, login: bool) -> sql.Composable:
-    create = sql.SQL("CREATE ROLE {} {}").format(
-        sql.Identifier(name), sql.SQL("LOGIN" if login else "NOLOGIN"))
-    # DO takes its body as a string literal: the inner statement is composed
+    create = sql.SQL("CREATE ROLE {} {}; COMMENT ON ROLE {} IS {}").format(
+        sql.Identifier(name), sql.SQL("LOGIN" if login else "NOLOGIN"),
+        sql.Identifier(name), sql.Literal(MANAGED))
+    # A role vaultgate did not create is never taken over: its password and
+    # attributes belong to someone else (PostgreSQL 15's CREATEROLE could).
+    refuse = sql.SQL("RAISE EXCEPTION USING ERRCODE = 'duplicate_object', "
+                     "MESSAGE = {}").format(sql.Literal(
+                         f"role {name} already exists and was not created by "
+                         "vaultgate; choose another project name"))
+    # DO takes its body as a string literal: the inner statements are composed
     # (identifiers quoted) and then quoted again as a whole with Literal.
     body = sql.SQL(
-        "BEGIN IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = {})"
-        " THEN {}; END IF; END").format(sql.Literal(name), create)
+        "DECLARE r oid; BEGIN "
+        "SELECT oid INTO r FROM pg_catalog.pg_roles WHERE rolname = {}; "
+        "IF r IS NULL THEN {}; "
+        "ELSIF coalesce(pg_catalog.shobj_description(r, 'pg_authid'), '') <> {} "
+        "THEN {}; END IF; END").format(
+        sql.Literal(name), create, sql.Literal(MANAGED), refuse)
+    return sql.SQL("DO {}").format(_Deferred(body))
+
+
+def _require_managed(name: str) -> sql.Composable:
+    body = sql.SQL(
+        "BEGIN IF coalesce((SELECT pg_catalog.shobj_description(oid, 'pg_authid') "
+        "FROM pg_catalog.pg_roles WHERE rolname = {}), '') <> {} THEN "
+        "RAISE EXCEPTION USING ERRCODE = 'undefined_object', MESSAGE = {}; "
+        "END IF; END").format(
+        sql.Literal(name), sql.Literal(MANAGED), sql.Literal(
+            f"role {name} does not exist or was not created by vaultgate; "
+            "provision the project first"))
     return sql.SQL("DO {}").format(_Deferred(body))
 
 

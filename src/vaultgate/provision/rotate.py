@@ -40,6 +40,7 @@ def rotate(session: Session, target: Target, progress: Progress) -> dict[str, An
     test_pending(session, target)
     progress("3/4 a real login with the new password succeeded")
     finish(session, target)
+    _confirm_current(session, target)
     progress("4/4 the new password is current; restart the app to use it")
     return {"project": target.project, "env": target.env, "role": target.login_role,
             "reference": _item_ref(session, target), "resumed": resumed,
@@ -49,6 +50,10 @@ def rotate(session: Session, target: Target, progress: Progress) -> dict[str, An
 def stage_pending(session: Session, target: Target) -> bool:
     """Step 1. Return True if a pending password was already there (resume)."""
     item = session.vault.get_item(target.item_title)
+    if not (item.has("username") and item.has(CURRENT)):
+        raise RotationError(
+            f"item {target.item_title} is not a database credential (no username "
+            "and password); for an app secret use vaultgate secret rotate")
     if item.has(PENDING):
         return True
     fields = dict(item.fields)
@@ -84,6 +89,19 @@ def finish(session: Session, target: Target) -> None:
             fields["host"].reveal(), fields["port"].reveal(),
             fields["database"].reveal(), fields["username"].reveal(), new)
     session.vault.update_item(target.item_title, fields)
+
+
+def _confirm_current(session: Session, target: Target) -> None:
+    """A last real login with the current password; set it again if another
+    command changed the role's password since step 3."""
+    payload = {**_payload(session, target), "field": CURRENT}
+    if session.client.post("/v1/login-check", payload).get("login"):
+        return
+    session.client.post("/v1/password", payload)
+    if not session.client.post("/v1/login-check", payload).get("login"):
+        raise RotationError(
+            f"the current password of {target.item_title} does not log in as "
+            f"{target.login_role}; run the rotation again")
 
 
 def _item_ref(session: Session, target: Target) -> str:
