@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -53,7 +55,7 @@ def test_a_variable_named_export_is_a_plain_key() -> None:
 
 
 @pytest.mark.parametrize("text, words", [
-    ("NOEQUALS\n", "has no '='"),
+    ("NOEQUALS\n", "without '='"),
     ("1BAD=x\n", "expected KEY=VALUE"),
     ("K='open\n", "never closed"),
     ('K="a" trailing\n', "unexpected text"),
@@ -69,6 +71,22 @@ def test_an_error_never_shows_the_value() -> None:
     with pytest.raises(UsageError) as caught:
         parse("K='an unclosed value that might be secret\n")
     assert "might be secret" not in str(caught.value)
+
+
+@pytest.mark.parametrize("template", [
+    "{token}\n", "{token} value\n", "{token}='open\n", '{token}="a" trailing\n',
+    "{token}:x:19000:0:99999:7:::\n",
+])
+def test_an_error_shows_no_content_of_the_file(tmp_path, template: str) -> None:
+    """A pasted token (or /etc/shadow's user name) stays out of the message."""
+    token = "k" + secrets.token_hex(20)
+    path = tmp_path / "app.env"
+    path.write_text("OK=1\n" + template.format(token=token))
+    with pytest.raises(UsageError) as caught:
+        load(str(path))
+    message = str(caught.value)
+    assert f"env file {path}, line 2:" in message
+    assert token not in message and token[:8] not in message
 
 
 def test_a_missing_file_is_a_usage_error(tmp_path) -> None:

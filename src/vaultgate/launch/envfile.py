@@ -6,7 +6,8 @@
     KEY='literal $text'              single quotes: nothing is interpreted
     KEY="line one\\nline two"         double quotes: \\n \\r \\t \\" \\\\ \\$ escapes
 
-Quoted values may span lines. An error names the file and line, never a value.
+Quoted values may span lines. An error names the file and line, never any of
+the file's content: a line without '=' may well be a pasted secret.
 """
 
 from __future__ import annotations
@@ -73,23 +74,22 @@ class _Parser:
         self.pos = key.end()
         self._skip_spaces()
         if not self.text.startswith("=", self.pos):
-            raise self._error(line, f"{key.group()} has no '='; write "
-                                    f"{key.group()}=VALUE")
+            raise self._error(line, "a name without '='; write KEY=VALUE")
         self.pos += 1
         self._skip_spaces()
-        return key.group(), self._value(key.group(), line)
+        return key.group(), self._value(line)
 
-    def _value(self, key: str, line: int) -> str:
+    def _value(self, line: int) -> str:
         quote = self.text[self.pos:self.pos + 1]
         if quote not in ("'", '"'):
             return self._unquoted()
         end = self._closing(quote)
         if end < 0:
-            raise self._error(line, f"the {quote} quote opened for {key} is "
-                                    "never closed; close it")
+            raise self._error(line, f"the {quote} quote opened here is never "
+                                    "closed; close it")
         raw = self.text[self.pos + 1:end]
         self.pos = end + 1
-        self._rest_of_line(key, line)
+        self._rest_of_line(line)
         return raw if quote == "'" else _unescape(raw)
 
     def _unquoted(self) -> str:
@@ -114,13 +114,13 @@ class _Parser:
             index += 1
         return -1
 
-    def _rest_of_line(self, key: str, line: int) -> None:
+    def _rest_of_line(self, line: int) -> None:
         self._skip_spaces()
         if self.pos < len(self.text) and self.text[self.pos] == "#":
             self._skip_line()
         elif self.pos < len(self.text) and self.text[self.pos] != "\n":
-            raise self._error(line, f"unexpected text after the quoted value of "
-                                    f"{key}; quote the whole value")
+            raise self._error(line, "unexpected text after a quoted value; "
+                                    "quote the whole value")
 
     def _skip_blank(self) -> None:
         while self.pos < len(self.text) and self.text[self.pos] in " \t\n":
