@@ -99,6 +99,21 @@ def test_secrets_are_masked_on_stdout_and_stderr(work: Path) -> None:
     assert result.stderr == f"err {MASK}\n".encode()
 
 
+def test_the_password_inside_a_resolved_url_is_masked(work: Path) -> None:
+    """A child printing the URL's password, decoded or not, shows the mask."""
+    password = Secret(f"{generate_password(9).reveal()}@/:#%?{os.urandom(2).hex()}")
+    url = database_url("127.0.0.1", 5432, "billing", "billing_dev", password)
+    local_vault().create_item("billing-dev", {"url": url})
+    script = ("import os\nfrom urllib.parse import urlsplit\n"
+              "parts = urlsplit(os.environ['DATABASE_URL'])\n"
+              "print(parts.password)\n"
+              "from urllib.parse import unquote\nprint(unquote(parts.password))\n")
+    result = vaultgate("run", "--", *python_child(script), cwd=work,
+                       env={"DATABASE_URL": "op://local/billing-dev/url"})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"{MASK}\n{MASK}\n".encode()
+
+
 def test_a_secret_split_across_writes_is_still_masked(work: Path) -> None:
     value = nasty_value(4096)
     local_vault().create_item("big-dev", {"v": value})

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import secrets
+from urllib.parse import quote
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from vaultgate.launch.masking import Masker
+from vaultgate.launch.masking import Masker, forms
 from vaultgate.secret import MASK
 
 M = MASK.encode()
@@ -72,3 +73,23 @@ def test_chunking_never_changes_the_result(secrets_: list[bytes],
     chunks = [text[a:b] for a, b in bounds]
     assert run(Masker(secrets_), chunks) == whole
     assert whole.count(M) >= 1
+
+
+def test_a_url_password_is_masked_decoded_and_encoded() -> None:
+    password = f"{secrets.token_urlsafe(9)}@/:#%?"
+    encoded = quote(password, safe="")
+    url = f"postgresql://app:{encoded}@127.0.0.1:5432/app"
+    found = forms([url])
+    assert {url.encode(), password.encode(), encoded.encode()} <= set(found)
+
+
+def test_a_password_in_the_query_string_is_masked_too() -> None:
+    password = secrets.token_hex(12)
+    found = forms([f"postgresql://127.0.0.1/app?user=app&password={password}"])
+    assert password.encode() in found
+
+
+def test_a_value_that_is_no_url_with_a_password_adds_nothing() -> None:
+    values = ["plain-" + secrets.token_hex(8), "https://example.invalid/path",
+              "postgresql://app@127.0.0.1/app", "http://[broken"]
+    assert forms(values) == [value.encode() for value in values]

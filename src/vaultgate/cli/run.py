@@ -27,12 +27,13 @@ def run(env_files: tuple[str, ...], no_masking: bool,
 
         vaultgate run --env-file .env -- ./serve --port 8000
     """
-    from vaultgate.launch import child, environment
+    from vaultgate.launch import child, environment, masking
 
     merged = environment.merge(os.environ, env_files)
     resolved = environment.resolve(merged)
     # Nothing to mask: the command keeps the terminal, as with --no-masking.
-    masking = resolved.secrets and not no_masking
-    mask = [s.reveal_bytes() for s in resolved.secrets] if masking else None
+    masked = bool(resolved.secrets) and not no_masking
+    mask = (masking.forms(s.reveal() for s in resolved.secrets)
+            if masked else None)
     # SystemExit, not ctx.exit: the child's code must reach the shell as is.
     raise SystemExit(child.run(command, resolved.env, mask))

@@ -9,8 +9,45 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from urllib.parse import quote, unquote, urlsplit
 
 from vaultgate.secret import MASK
+
+
+def forms(values: Iterable[str]) -> list[bytes]:
+    """Every byte string to mask for these secret values.
+
+    A value that is a URL with a password (postgresql://user:pw@host/db or
+    ?password=pw) also yields the password alone, decoded and percent-encoded,
+    since a child that parses the URL prints it in either form.
+    """
+    out: list[bytes] = []
+    for value in values:
+        out.append(value.encode("utf-8", "surrogateescape"))
+        for password in _url_passwords(value):
+            for form in {password, unquote(password), quote(unquote(password),
+                                                            safe="")}:
+                out.append(form.encode("utf-8", "surrogateescape"))
+    return out
+
+
+def _url_passwords(value: str) -> list[str]:
+    """The passwords a URL value carries, as written in it; [] if none."""
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return []
+    if not parts.scheme:
+        return []
+    found: list[str] = []
+    userinfo, at, _host = parts.netloc.rpartition("@")
+    if at and ":" in userinfo:
+        found.append(userinfo.partition(":")[2])
+    for pair in parts.query.split("&"):
+        key, _eq, raw = pair.partition("=")
+        if unquote(key) == "password":
+            found.append(raw)
+    return [password for password in found if password]
 
 
 class Masker:
