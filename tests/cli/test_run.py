@@ -4,6 +4,7 @@ starts, masked output, env-file precedence, forwarded signals, exit codes."""
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -190,6 +191,26 @@ def test_a_bad_env_file_never_starts_the_child(work: Path) -> None:
     assert result.returncode == 2
     assert not marker.exists()
     assert "bad.env, line 2" in result.stderr.decode()
+
+
+@pytest.mark.parametrize("source", ["env file", "vault item"])
+def test_a_nul_byte_in_a_value_is_one_clear_error(work: Path, source: str) -> None:
+    """Exit 2 naming the variable, never the value; the child never starts."""
+    value = f"{secrets.token_hex(8)}\0{secrets.token_hex(8)}"
+    if source == "env file":
+        (work / "nul.env").write_bytes(f"OK=1\nTOKEN={value}\n".encode())
+        args, env = ("--env-file", "nul.env"), {}
+    else:
+        local_vault().create_item("nul-dev", {"v": value})
+        args, env = (), {"TOKEN": "op://local/nul-dev/v"}
+    marker = work / "started"
+    result = vaultgate("run", *args, "--", "touch", str(marker), cwd=work, env=env)
+    err = result.stderr.decode()
+    assert result.returncode == 2, err
+    assert not marker.exists()
+    assert "variable TOKEN holds a NUL byte" in err
+    assert "Traceback" not in err
+    assert value.split("\0")[0] not in err and value.split("\0")[1] not in err
 
 
 def test_without_references_the_vault_is_not_opened(tmp_path, vaultgate_home) -> None:

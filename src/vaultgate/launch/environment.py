@@ -62,6 +62,7 @@ def references(env: Mapping[str, str]) -> dict[str, Reference]:
 
 def resolve(env: Mapping[str, str]) -> Resolved:
     """Resolve every reference in env; raise before returning on any failure."""
+    _check_nul(env)
     refs = references(env)
     if not refs:
         return Resolved(dict(env), ())
@@ -72,7 +73,18 @@ def resolve(env: Mapping[str, str]) -> Resolved:
     values = resolve_refs([refs[key] for key in keys], labels)
     out = dict(env)
     out.update((key, value.reveal()) for key, value in zip(keys, values, strict=True))
+    _check_nul(out)
     return Resolved(out, tuple(values))
+
+
+def _check_nul(env: Mapping[str, str]) -> None:
+    """Refuse a NUL byte, which no process environment can carry."""
+    for key, value in env.items():
+        if "\0" in value:
+            raise UsageError(
+                f"variable {key} holds a NUL byte, which an environment cannot "
+                "carry; remove it from the env file or the vault item"
+            )
 
 
 def _parse(key: str, value: str, env: Mapping[str, str]) -> Reference:
