@@ -48,6 +48,29 @@ def test_new_refuses_an_existing_item_and_points_to_rotate(tmp_path,
     assert credential() == before
 
 
+def test_new_over_a_database_credential_points_to_vaultgate_rotate(
+        tmp_path, vaultgate_home) -> None:
+    """The advice is a command that works: `secret rotate` would refuse it."""
+    local_vault().create_item("billing-dev", {"username": "billing_dev",
+                                              "password": generate_password()})
+    result = vaultgate("secret", "new", "billing", "--env", "dev", cwd=tmp_path)
+    assert result.returncode == 1
+    assert b"is a database credential" in result.stderr
+    assert b"`vaultgate rotate billing --env dev`" in result.stderr
+    assert b"secret rotate" not in result.stderr
+    assert not local_vault().get_item("billing-dev").has("credential")
+
+
+def test_new_over_another_kind_of_item_suggests_another_name(
+        tmp_path, vaultgate_home) -> None:
+    local_vault().create_item("notes-dev", {"text": "kept"})
+    result = vaultgate("secret", "new", "notes", "--env", "dev", cwd=tmp_path)
+    assert result.returncode == 1
+    assert b"not an app secret" in result.stderr
+    assert b"choose another name" in result.stderr
+    assert b"rotate" not in result.stderr
+
+
 def test_rotate_keeps_the_previous_value_and_the_format(tmp_path,
                                                         vaultgate_home) -> None:
     vaultgate("secret", "new", "jwt", "--env", "dev", "--format", "hex",

@@ -54,10 +54,7 @@ def new(name: str, env: str, nbytes: int | None, fmt: str | None,
     try:
         vault.create_item(title, fields)
     except ItemExistsError as exc:
-        raise ItemExistsError(
-            f"item {title!r} already exists in vault {vault.name!r}; run "
-            f"`vaultgate secret rotate {name} --env {env}` to replace its value"
-        ) from exc
+        raise ItemExistsError(_exists_advice(vault, title, name, env)) from exc
     _report(vault, title, as_json, rotated=False)
 
 
@@ -110,6 +107,26 @@ def _check_app_secret(item: Item, name: str, env: str) -> None:
             f"field, so it is not an app secret (a database credential is "
             f"rotated with `vaultgate rotate {name} --env {env}`)"
         )
+
+
+def _exists_advice(vault: Vault, title: str, name: str, env: str) -> str:
+    """Why `secret new` cannot create title, with the command that fits the item."""
+    from vaultgate.errors import VaultError
+
+    start = f"item {title!r} already exists in vault {vault.name!r}"
+    try:
+        item = vault.get_item(title)
+    except VaultError:
+        item = None
+    if item is None or item.has(FIELD):
+        return (f"{start}; run `vaultgate secret rotate {name} --env {env}` to "
+                "replace its value")
+    if item.has("password"):
+        return (f"{start} and is a database credential; rotate it with "
+                f"`vaultgate rotate {name} --env {env}`, or choose another name "
+                "for the app secret")
+    return (f"{start} and is not an app secret (no {FIELD!r} field); choose "
+            "another name for the app secret")
 
 
 def _setting(item: Item, field: str, default: str) -> str:
