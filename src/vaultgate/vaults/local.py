@@ -7,6 +7,7 @@ a crash leaves either the old or the new vault, never a torn one.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
@@ -209,7 +210,7 @@ class LocalVault:
                 ) from None
             return self._create_key()
         except OSError as exc:
-            raise self._unavailable(exc) from exc
+            raise self._key_unavailable(exc) from exc
         with os.fdopen(fd, "rb") as handle:
             mode = os.fstat(handle.fileno()).st_mode
             if mode & (stat.S_IRWXG | stat.S_IRWXO):
@@ -241,6 +242,19 @@ class LocalVault:
             out.flush()
             os.fsync(out.fileno())
         return key
+
+    def _key_unavailable(self, exc: OSError) -> VaultUnavailableError:
+        if exc.errno == errno.ELOOP:
+            # Not followed: a link could lead to a key someone else controls.
+            return VaultUnavailableError(
+                f"key file {self.key_path} of local vault {self.path} is a "
+                "symbolic link, which vaultgate does not follow; move the real "
+                "key file to that path, or set key_file to its real path"
+            )
+        return VaultUnavailableError(
+            f"key file {self.key_path} of local vault {self.path} cannot be read "
+            f"({exc.strerror}); check that you may read it"
+        )
 
     def _unavailable(self, exc: OSError) -> VaultUnavailableError:
         return VaultUnavailableError(
