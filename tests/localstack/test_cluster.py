@@ -146,8 +146,14 @@ def test_port_taken_by_someone_else_moves_the_cluster(
 
     cluster, password = own_cluster
     old = cluster.port
+    # A session still open at stop time leaves the old port in FIN-WAIT-2 or
+    # TIME_WAIT: the state that made a plain bind below fail now and then.
+    session = cluster.connect(SUPERUSER, password)  # type: ignore[arg-type]
     cluster.stop()
-    with socket.socket() as squatter:
+    with session, socket.socket() as squatter:
+        # Bound as PostgreSQL binds: a closing connection is no obstacle, a
+        # listener is, so the port is still truly taken.
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         squatter.bind(("127.0.0.1", old))
         squatter.listen()
         cluster.start()
