@@ -199,6 +199,59 @@ def test_gateway_that_never_gets_healthy_fails_clearly(vaultgate_home: Path) -> 
         shutil.rmtree(stack.cluster_base, ignore_errors=True)
 
 
+def test_a_cluster_whose_vault_is_gone_fails_clearly_and_purge_recovers(
+        vaultgate_home: Path) -> None:
+    """A lost vault: `up` names the cluster and the fix, starts nothing, and
+    writes nothing; `down --purge` deletes the cluster and `up` works again."""
+    from vaultgate.errors import StackError
+
+    stack = LocalStack(vaultgate_home, durable=False)
+    try:
+        stack.up()
+        stack.down()
+        shutil.rmtree(vaultgate_home / "vault")
+        with pytest.raises(StackError) as caught:
+            stack.up()
+        message = str(caught.value)
+        assert str(stack.cluster_base) in message and "down --purge" in message
+        assert not stack.status().postgres_running
+        assert not (vaultgate_home / "vault" / "vault.enc").exists()
+
+        out = _cli("down", "--purge", home=vaultgate_home)
+        assert "cluster deleted" in out
+        assert not stack.cluster_base.exists()
+        assert stack.up().pg_port > 0
+    finally:
+        stack.down(purge=True)
+
+
+def test_an_admin_password_that_does_not_log_in_stops_the_server_again(
+        vaultgate_home: Path) -> None:
+    from vaultgate.errors import StackError
+
+    stack = LocalStack(vaultgate_home, durable=False)
+    try:
+        stack.up()
+        stack.down()
+        vault = stack.vault()
+        fields = dict(vault.get_item(ADMIN_ITEM).fields)
+        fields["password"] = generate_password()
+        vault.update_item(ADMIN_ITEM, fields)
+        with pytest.raises(StackError, match="does not log in") as caught:
+            stack.up()
+        assert str(stack.cluster_base) in str(caught.value)
+        assert not stack.status().postgres_running
+    finally:
+        stack.down(purge=True)
+
+
+def test_down_says_where_the_data_lives(vaultgate_home: Path) -> None:
+    out = _cli("down", home=vaultgate_home)
+    cluster = LocalStack(vaultgate_home).cluster()
+    assert f"data kept in {cluster.data_dir}" in out
+    assert "vaultgate down --purge" in out
+
+
 # -- helpers ----------------------------------------------------------------
 
 

@@ -25,11 +25,20 @@ def up(as_json: bool) -> None:
 
 
 @click.command()
+@click.option("--purge", is_flag=True,
+              help="Also delete the PostgreSQL cluster folder and every database "
+                   "in it, without asking; the vault is kept.")
 @json_option
-def down(as_json: bool) -> None:
+def down(purge: bool, as_json: bool) -> None:
     """Stop the gateway and the embedded PostgreSQL; data and vault are kept."""
-    status = LocalStack(state_dir()).down(progress=_progress)
-    emit(status.to_dict(), as_json, "local stack stopped")
+    status = LocalStack(state_dir()).down(progress=_progress, purge=purge)
+    vault = status.paths.get("vault", "")
+    if purge:
+        text = f"local stack stopped; cluster deleted, vault kept in {vault}"
+    else:
+        text = (f"local stack stopped; data kept in {status.data_dir} (delete it "
+                f"with `vaultgate down --purge`), vault in {vault}")
+    emit(status.to_dict(), as_json, text)
 
 
 @click.command()

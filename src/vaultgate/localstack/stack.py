@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -146,6 +147,7 @@ class LocalStack:
         self.stack_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         with _system.file_lock(self.stack_dir / ".lock"):
             vault = self.vault()
+            self._check_admin_exists(vault, self.cluster(progress))
             admin = _ensure_item(vault, ADMIN_ITEM, _admin_fields)
             gateway_db = _ensure_item(vault, GATEWAY_DB_ITEM, _gateway_fields)
             _ensure_item(vault, SIGNING_ITEM, _signing_fields)
@@ -159,8 +161,12 @@ class LocalStack:
                              self.vault_settings(), cluster.version,
                              tuple(extensions))
 
-    def down(self, progress: Progress | None = None) -> StackStatus:
-        """Stop the gateway, then PostgreSQL; stopping what is stopped is fine."""
+    def down(self, progress: Progress | None = None, *,
+             purge: bool = False) -> StackStatus:
+        """Stop the gateway, then PostgreSQL; stopping what is stopped is fine.
+
+        With purge, also delete the cluster folder: every database in it is lost.
+        """
         self.stack_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         with _system.file_lock(self.stack_dir / ".lock"):
             self._stop_gateway(progress)
@@ -168,6 +174,9 @@ class LocalStack:
             if cluster.is_running():
                 _say(progress, "stopping PostgreSQL")
                 cluster.stop()
+            if purge and cluster.base.exists():
+                _say(progress, f"deleting the PostgreSQL cluster {cluster.base}")
+                shutil.rmtree(cluster.base)
         return self.status()
 
     def status(self) -> StackStatus:
@@ -195,10 +204,42 @@ class LocalStack:
         if _system.is_root():
             _system.make_system_root()
         cluster = self.cluster(progress)
-        if cluster.is_initialised() and not cluster.is_running():
+        existing = cluster.is_initialised()
+        started = existing and not cluster.is_running()
+        if started:
             _say(progress, f"starting PostgreSQL {cluster.major}")
         cluster.init(admin_password)
+        if existing:
+            self._check_admin_logs_in(cluster, admin_password, stop=started)
         return cluster
+
+    def _check_admin_exists(self, vault: LocalVault, cluster: Cluster) -> None:
+        """An existing cluster needs the admin credential it was made with."""
+        if not cluster.is_initialised():
+            return
+        try:
+            vault.get_item(ADMIN_ITEM)
+        except NotFoundError:
+            raise StackError(self._orphan_message(
+                cluster, f"the vault has no {ADMIN_ITEM} item")) from None
+
+    def _check_admin_logs_in(self, cluster: Cluster, password: Secret, *,
+                             stop: bool) -> None:
+        try:
+            cluster.connect(SUPERUSER, password).close()
+        except StackError as exc:
+            if stop:
+                cluster.stop()
+            raise StackError(self._orphan_message(
+                cluster, f"the {ADMIN_ITEM} password in the vault does not log "
+                         "in to it")) from exc
+
+    def _orphan_message(self, cluster: Cluster, why: str) -> str:
+        return (f"the PostgreSQL cluster in {cluster.base} exists but {why} "
+                f"(vault {self.vault_settings()['path']}); restore the vault "
+                "folder from a backup, or run `vaultgate down --purge` to stop "
+                "it and delete that folder with all its databases, then "
+                "`vaultgate up`")
 
     # -- the gateway process --------------------------------------------------
 
