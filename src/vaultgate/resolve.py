@@ -2,13 +2,17 @@
 
 A reference's vault segment picks the backend: a `[vault.NAME]` profile whose
 `vault` setting matches it (1Password), or a local or OpenBao vault by its
-`name` setting (default `local`, `openbao`). References are grouped per vault
+`name` setting (default `local`, `openbao`). Failing those, the segment may
+name a profile itself, so `op://local/...` in a committed .env keeps working
+when `[vault.local]` is switched to another backend: the reference is then
+read from that backend's vault. References are grouped per vault
 and each backend's `resolve` is called once: fifty references cost one batch
 per vault.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -84,6 +88,7 @@ class Resolver:
         shown = list(labels) if labels is not None else [str(r) for r in refs]
         groups: dict[int, list[int]] = {}
         vaults: dict[int, Vault] = {}
+        refs = [self._canonical(ref) for ref in refs]
         for index, ref in enumerate(refs):
             vault = _named(shown[index], lambda r=ref: self.vault_for(r))
             vaults.setdefault(id(vault), vault)
@@ -111,6 +116,16 @@ class Resolver:
         except VaultError as exc:
             raise type(exc)(f"cannot resolve {_list(shown)}: {exc}") from exc
         return [values[ref] for ref in refs]
+
+    def _canonical(self, ref: Reference) -> Reference:
+        """The reference as its backend names it (a profile alias rewritten)."""
+        profiles = self._by_segment.get(ref.vault.lower(), [])
+        if len(profiles) != 1:
+            return ref
+        segment = _segment(profiles[0].settings)
+        if segment is None or segment.lower() == ref.vault.lower():
+            return ref
+        return dataclasses.replace(ref, vault=segment)
 
     def _opener_fn(self) -> Callable[[Mapping[str, Any]], Vault]:
         if self._opener is not None:
@@ -164,6 +179,10 @@ def _profiles_by_segment(manifest: Manifest) -> dict[str, list[_Profile]]:
         segment = _segment(settings)
         if segment is not None:
             out.setdefault(segment.lower(), []).append(_Profile(name, settings))
+    for name, settings in profiles.items():
+        # A profile's own name answers too, unless a vault already goes by it.
+        if _segment(settings) is not None and name.lower() not in out:
+            out[name.lower()] = [_Profile(name, settings)]
     return out
 
 

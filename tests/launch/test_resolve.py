@@ -127,3 +127,26 @@ def test_each_backend_answers_to_its_vault_segment(tmp_path) -> None:
         with pytest.raises(VaultUnavailableError):
             resolver.resolve([parse(ref)])
         assert opened[-1] is profiles[profile]
+
+
+def test_a_profile_name_answers_for_its_backend_vault(two_vaults) -> None:
+    """op://mine/... reads vault 'alpha' of profile [vault.mine]: a committed
+    reference keeps working when the profile moves to another backend."""
+    resolver, opened = two_vaults
+    by_alias = resolver.resolve([parse("op://mine/app1-dev/n")])
+    by_name = resolver.resolve([parse("op://alpha/app1-dev/n")])
+    assert by_alias[0].reveal() == by_name[0].reveal() == "1"
+    assert opened["alpha"].batches == [1, 1]
+
+
+def test_a_vault_name_wins_over_a_profile_name(tmp_path: Path) -> None:
+    profiles = {
+        "beta": {"backend": "local", "name": "alpha",
+                 "path": str(tmp_path / "a.enc")},
+        "other": {"backend": "local", "name": "beta",
+                  "path": str(tmp_path / "b.enc")},
+    }
+    LocalVault.from_settings(profiles["other"]).create_item(
+        "x-dev", {"n": "from-other"})
+    resolver = Resolver(Manifest(tmp_path / "vaultgate.toml", vaults=profiles))
+    assert resolver.resolve([parse("op://beta/x-dev/n")])[0].reveal() == "from-other"
