@@ -254,3 +254,70 @@ def test_provision_read_run_inject_rotate(stack: Stack, pg18: PgServer) -> None:
                    if r.name == "ItemsPut")
     gateway_log = stack.gateway_log.read_text(errors="replace")
     assert password not in gateway_log and new_password not in gateway_log
+
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "notes"
+
+
+def _start_notes(stack: Stack, folder: Path, port: int) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vaultgate", "run", "--env-file", ".env", "--",
+         sys.executable, "app.py", "--port", str(port)],
+        cwd=folder, env=_process_env(stack.standin), stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            out = proc.stdout.read().decode() if proc.stdout else ""
+            pytest.fail(f"the notes app exited: {out}")
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/notes", timeout=1)
+            return proc
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    proc.kill()
+    pytest.fail("the notes app never answered")
+
+
+def test_the_notes_example_moves_to_1password_by_editing_vaultgate_toml_alone(
+        stack: Stack, pg18: PgServer, tmp_path: Path) -> None:
+    import shutil
+
+    folder = tmp_path / "notes"
+    shutil.copytree(EXAMPLE, folder)
+    env_file = (folder / ".env").read_text()
+    settings = stack.standin.settings()
+    profile = "".join(f'{k} = "{v}"\n' for k, v in settings.items())
+    # The only edit: the dev environment's vault profile and gateway.
+    (folder / "vaultgate.toml").write_text(
+        f'project = "notes"\n\n[env.dev]\nvault = "local"\n'
+        f'gateway = "{stack.gateway_url}"\n\n[vault.local]\n{profile}')
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "vaultgate", *args],
+                              capture_output=True, text=True, cwd=folder,
+                              env=_process_env(stack.standin), timeout=120)
+
+    assert cli("provision").returncode == 0
+    port = free_port()
+    body = f"note {secrets.token_hex(4)}"
+    app = _start_notes(stack, folder, port)
+    try:
+        assert httpx.post(f"http://127.0.0.1:{port}/notes",
+                          content=body.encode()).status_code == 201
+    finally:
+        app.terminate()
+        app.wait(10)
+    old = stack.password("notes-dev")
+    rotated = cli("rotate")
+    assert rotated.returncode == 0, rotated.stderr
+    app = _start_notes(stack, folder, port)
+    try:
+        listed = httpx.get(f"http://127.0.0.1:{port}/notes").json()
+    finally:
+        app.terminate()
+        app.wait(10)
+    assert listed["role"] == "notes_dev"
+    assert body in [n["body"] for n in listed["notes"]]
+    assert _refused(pg18, stack.item("notes-dev"), old)
+    assert (folder / ".env").read_text() == env_file
