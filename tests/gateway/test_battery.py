@@ -248,7 +248,7 @@ CASES: dict[str, tuple[Case, int]] = {
     "body over 64 KiB, Content-Length": (oversized(chunked=False), 413),
     "body over 64 KiB, chunked": (oversized(chunked=True), 413),
     # Signed by the key holder: refused after the signature, with a reason.
-    "duplicate JSON keys (signed)": (dup_json_keys, 400),
+    "duplicate JSON keys (signed)": (dup_json_keys, 401),
 }
 
 
@@ -392,3 +392,13 @@ def test_key_past_its_not_after_is_refused(scoped_gateway: RunningGateway) -> No
     f = base_request(scoped_gateway, target, "/v1/target", key=expired)
     assert_refused(send(scoped_gateway, f, headers_of(f)), 401)
     assert f"key {expired.key_id} is no longer valid" in scoped_gateway.log_text()
+
+
+@pytest.mark.parametrize("body", [b"[1, 2]", b"\xff\xfe", b"not json", b"",
+                                  b'{"project": "a", "project": "b"}'])
+def test_a_signed_body_that_is_not_one_json_object_gets_the_generic_401(
+        pg15_gateway: RunningGateway, body: bytes) -> None:
+    url = pg15_gateway.url + "/v1/provision"
+    response = httpx.post(url, content=body,
+                          headers=sign_request("POST", url, body, pg15_gateway.key))
+    assert_refused(response, 401)

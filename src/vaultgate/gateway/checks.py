@@ -45,21 +45,32 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 
 def json_object(body: bytes) -> dict[str, Any]:
+    """The signed body as one JSON object, parsed from the verified bytes.
+
+    A body that is not exactly that is refused like a bad signature (the same
+    401, the reason in the log): two parsers reading duplicate keys
+    differently is how a signed body gets reinterpreted.
+    """
     def no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for key, value in pairs:
             if key in out:
-                raise Refused(400, f"duplicate JSON key {key!r}")
+                raise _unparseable(f"duplicate JSON key {key!r}")
             out[key] = value
         return out
 
     try:
         data = json.loads(body.decode("utf-8"), object_pairs_hook=no_duplicates)
     except (UnicodeDecodeError, ValueError) as exc:
-        raise Refused(400, "the body must be one JSON object in UTF-8") from exc
+        raise _unparseable("the body is not JSON in UTF-8") from exc
     if not isinstance(data, dict):
-        raise Refused(400, "the body must be one JSON object")
+        raise _unparseable("the body is not a JSON object")
     return data
+
+
+def _unparseable(reason: str) -> Refused:
+    log.warning("refused a signed body: %s", reason)
+    return Refused(401, "unauthorized")
 
 
 def target_of(payload: dict[str, Any]) -> Target:
