@@ -108,3 +108,49 @@ def test_failed_plan_leaves_a_refusal_row_and_no_accepted_row(
         provision(audited, project, extensions=["plpython3u"])
     statuses = [r[5] for r in rows(audited) if r[3] == project]
     assert statuses == [400]
+
+
+def _logged_anchor(gw: RunningGateway) -> str:
+    lines = [line for line in gw.log_text().splitlines() if "audit row " in line]
+    row_id, digest = lines[-1].rsplit("audit row ", 1)[1].split()
+    return f"{row_id}:{digest}"
+
+
+def _verify_with(gw: RunningGateway, anchor: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "vaultgate", "audit", "verify", "--config",
+         str(gw.config_path), "--anchor", anchor, "--json"],
+        capture_output=True, text=True, timeout=60)
+
+
+def test_the_logged_anchor_matches_the_chain_head(audited: RunningGateway) -> None:
+    provision(audited, new_project())
+    anchor = _logged_anchor(audited)
+    result = _verify_with(audited, anchor)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert f"{report['head_id']}:{report['head_hash']}" == anchor
+
+
+@pytest.mark.parametrize("tamper", [
+    "DELETE FROM vaultgate.audit WHERE id >= {anchor_id}",
+    "TRUNCATE vaultgate.audit",
+])
+def test_an_anchor_detects_deleted_newest_rows(audited: RunningGateway,
+                                               tamper: str) -> None:
+    provision(audited, new_project())
+    provision(audited, new_project())
+    anchor = _logged_anchor(audited)
+    assert verify(audited).returncode == 0
+    with superuser(audited) as conn:
+        conn.execute(tamper.format(anchor_id=int(anchor.split(":")[0])))
+    assert verify(audited).returncode == 0  # the chain alone cannot tell
+    result = _verify_with(audited, anchor)
+    assert result.returncode == 1
+    assert json.loads(result.stdout)["ok"] is False
+
+
+def test_a_malformed_anchor_is_a_usage_error(audited: RunningGateway) -> None:
+    result = _verify_with(audited, "not-an-anchor")
+    assert result.returncode == 2
+    assert "ID:HASH" in result.stderr

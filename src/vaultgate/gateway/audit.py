@@ -58,7 +58,8 @@ _INSERT = sql.SQL(
     "operation, {project}::text AS project, {env}::text AS env, "
     "{status}::integer AS status, {steps}::jsonb AS steps, "
     "{suppressed}::integer AS suppressed, coalesce((SELECT hash FROM "
-    "vaultgate.audit ORDER BY id DESC LIMIT 1), '') AS prev_hash) AS entry")
+    "vaultgate.audit ORDER BY id DESC LIMIT 1), '') AS prev_hash) AS entry\n"
+    "RETURNING id, hash")
 
 SELECT_ROWS = (sql.SQL("SELECT id, prev_hash, hash, ") + sql.SQL(CANONICAL)
                + sql.SQL(" FROM vaultgate.audit ORDER BY id"))
@@ -96,20 +97,53 @@ class Break:
     reason: str
 
 
+@dataclass(frozen=True)
+class Report:
+    """What a walk of the chain found: rows read, the first break, the head."""
+
+    rows: int
+    broken: Break | None
+    head_id: int | None
+    head_hash: str
+
+
 def first_break(rows: Iterable[Sequence[Any]]) -> tuple[int, Break | None]:
     """Walk (id, prev_hash, hash, canonical) rows in id order; count and break."""
-    previous, count = "", 0
+    report = walk(rows)
+    return report.rows, report.broken
+
+
+def walk(rows: Iterable[Sequence[Any]], anchor: tuple[int, str] | None = None
+         ) -> Report:
+    """Check every link, and that the chain still holds `anchor` (id, hash).
+
+    The chain alone cannot show that its newest rows were deleted, or that it
+    was rewritten from some row on, by someone who may write the table; a row
+    id and hash kept elsewhere (the gateway logs one per accepted request) can.
+    """
+    previous, count, head_id, seen_anchor = "", 0, None, anchor is None
     for row_id, prev_hash, stored, canonical in rows:
         count += 1
         if prev_hash != previous:
-            return count, Break(row_id, "prev_hash does not match the row before "
-                                "it (a row was deleted or inserted)")
+            return Report(count, Break(row_id, "prev_hash does not match the row "
+                                       "before it (a row was deleted or inserted)"),
+                          head_id, previous)
         expected = hashlib.sha256((prev_hash + canonical).encode()).hexdigest()
         if stored != expected:
-            return count, Break(row_id, "hash does not match the row's contents "
-                                "(the row was edited)")
-        previous = stored
-    return count, None
+            return Report(count, Break(row_id, "hash does not match the row's "
+                                       "contents (the row was edited)"),
+                          head_id, previous)
+        if anchor is not None and row_id == anchor[0]:
+            if stored != anchor[1]:
+                return Report(count, Break(row_id, "the row differs from the "
+                                           "anchor kept outside the database (the "
+                                           "chain was rewritten)"), head_id, previous)
+            seen_anchor = True
+        previous, head_id = stored, row_id
+    if not seen_anchor and anchor is not None:
+        return Report(count, Break(anchor[0], "the anchored row is missing (rows "
+                                   "were deleted from the end)"), head_id, previous)
+    return Report(count, None, head_id, previous)
 
 
 class RefusalBudget:
