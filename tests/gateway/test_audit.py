@@ -111,8 +111,9 @@ def test_failed_plan_leaves_a_refusal_row_and_no_accepted_row(
 
 
 def _logged_anchor(gw: RunningGateway) -> str:
-    lines = [line for line in gw.log_text().splitlines() if "audit row " in line]
-    row_id, digest = lines[-1].rsplit("audit row ", 1)[1].split()
+    messages = [json.loads(line)["msg"] for line in gw.log_text().splitlines()
+                if "audit row " in line]
+    row_id, digest = messages[-1].split()[2:4]
     return f"{row_id}:{digest}"
 
 

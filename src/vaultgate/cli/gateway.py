@@ -18,19 +18,20 @@ def gateway() -> None:
               help="Gateway settings (TOML, references only, no secrets).")
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["debug", "info", "warning"]))
-def serve(config_path: Path, log_level: str) -> None:
+@click.option("--log-format", default="json", show_default=True,
+              type=click.Choice(["json", "text"]),
+              help="One JSON object per line, or plain text lines.")
+def serve(config_path: Path, log_level: str, log_format: str) -> None:
     """Serve the signed provisioning API on the configured loopback port."""
-    import logging
-
     import uvicorn
 
     from vaultgate.gateway import settings as gateway_settings
     from vaultgate.gateway.app import create_app
 
     settings = gateway_settings.load(config_path)
-    logging.basicConfig(
-        level=log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    from vaultgate.gateway.logs import configure
+
+    configure(log_level, log_format)
     uvicorn.run(create_app(settings), host=settings.listen_host,
                 port=settings.listen_port, log_level="warning", access_log=False,
                 server_header=False, date_header=False)
