@@ -33,5 +33,6 @@ def serve(config_path: Path, log_level: str, log_format: str) -> None:
 
     configure(log_level, log_format)
     uvicorn.run(create_app(settings), host=settings.listen_host,
-                port=settings.listen_port, log_level="warning", access_log=False,
+                port=settings.listen_port, log_level="warning", log_config=None,
+                access_log=False,
                 server_header=False, date_header=False)
