@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -42,6 +43,28 @@ def emit(data: dict[str, Any], as_json: bool, text: str) -> None:
         click.echo(json.dumps(data, sort_keys=True))
     else:
         click.echo(text)
+
+
+def progress_printer(as_json: bool) -> Callable[[str], None]:
+    """Progress lines go to stderr for people; --json keeps both streams clean."""
+    def progress(message: str) -> None:
+        if not as_json:
+            click.echo(f"  {message}", err=True)
+    return progress
+
+
+def target_from(command: str, project: str | None, env: str) -> tuple[Any, Any]:
+    """The manifest and the validated (project, env) a command works on."""
+    from vaultgate import config
+    from vaultgate.errors import UsageError
+    from vaultgate.names import Target
+
+    manifest = config.load()
+    name = project or manifest.project
+    if name is None:
+        raise UsageError(f"name the project: vaultgate {command} NAME --env ENV "
+                         "(or set project = \"NAME\" in vaultgate.toml)")
+    return manifest, Target.of(name, env)
 
 
 json_option = click.option("--json", "as_json", is_flag=True,

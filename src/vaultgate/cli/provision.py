@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from vaultgate.cli._output import emit, json_option
+from vaultgate.cli._output import emit, json_option, progress_printer, target_from
 
 
 @click.command()
@@ -22,24 +22,12 @@ def provision(project: str | None, env_name: str, extensions: tuple[str, ...],
     vault and a local PostgreSQL 18 with the gateway, started on first use.
     Running it again converges and keeps the stored password.
     """
-    from vaultgate import config
-    from vaultgate.errors import UsageError
-    from vaultgate.names import Target
     from vaultgate.provision.flow import open_session
     from vaultgate.provision.flow import provision as run_provision
 
-    manifest = config.load()
-    name = project or manifest.project
-    if name is None:
-        raise UsageError("name the project: vaultgate provision NAME "
-                         "(or set project = \"NAME\" in vaultgate.toml)")
-    target = Target.of(name, env_name)
+    manifest, target = target_from("provision", project, env_name)
     env = manifest.environment(env_name)
-
-    def progress(message: str) -> None:
-        if not as_json:
-            click.echo(f"  {message}", err=True)
-
+    progress = progress_printer(as_json)
     session = open_session(env, progress)
     with session.client:
         result = run_provision(session, target,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from vaultgate.cli._output import emit, json_option
+from vaultgate.cli._output import emit, json_option, progress_printer, target_from
 
 
 @click.command()
@@ -19,22 +19,11 @@ def rotate(project: str | None, env_name: str, as_json: bool) -> None:
     and it finishes with the same pending password. Restart the app afterwards;
     the old password stops working once rotation is done.
     """
-    from vaultgate import config
-    from vaultgate.errors import UsageError
-    from vaultgate.names import Target
     from vaultgate.provision.flow import open_session
     from vaultgate.provision.rotate import rotate as run_rotate
 
-    manifest = config.load()
-    name = project or manifest.project
-    if name is None:
-        raise UsageError("name the project: vaultgate rotate NAME --env ENV")
-    target = Target.of(name, env_name)
-
-    def progress(message: str) -> None:
-        if not as_json:
-            click.echo(f"  {message}", err=True)
-
+    manifest, target = target_from("rotate", project, env_name)
+    progress = progress_printer(as_json)
     session = open_session(manifest.environment(env_name), progress)
     with session.client:
         result = run_rotate(session, target, progress)
