@@ -65,3 +65,17 @@ def test_a_missing_template_is_a_usage_error(tmp_path, vaultgate_home) -> None:
     result = vaultgate("inject", "-i", "absent.tpl", cwd=tmp_path)
     assert result.returncode == 2
     assert b"absent.tpl" in result.stderr
+
+
+def test_an_injected_env_file_reads_back_intact_through_run(tmp_path, values) -> None:
+    """inject -o .env escapes for dotenv; run --env-file reads the same bytes."""
+    (tmp_path / "env.tpl").write_text(
+        'ODD="{{ op://local/app-dev/odd }}"\nBARE={{ op://local/app-dev/odd }}\n')
+    made = vaultgate("inject", "-i", "env.tpl", "-o", ".env", cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    script = ("import os, sys; sys.stdout.buffer.write("
+              "(os.environ['ODD'] + '|' + os.environ['BARE']).encode())")
+    run = vaultgate("run", "--no-masking", "--env-file", ".env", "--", "python3",
+                    "-c", script, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.decode() == values["odd"] + "|" + values["odd"]

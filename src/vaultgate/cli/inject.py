@@ -16,12 +16,19 @@ from vaultgate.errors import UsageError
               help="Template to read (default: stdin).")
 @click.option("-o", "--out-file", type=click.Path(dir_okay=False, path_type=Path),
               help="File to write, mode 0600 (default: stdout).")
-def inject(in_file: Path | None, out_file: Path | None) -> None:
+@click.option("--format", "fmt", default="auto", show_default=True,
+              type=click.Choice(["auto", "raw", "dotenv", "json"]),
+              help="How values are written: raw as is (like op inject); dotenv "
+                   "and json escaped so the file reads back byte for byte. auto "
+                   "picks dotenv for .env files, json for *.json, else raw.")
+def inject(in_file: Path | None, out_file: Path | None, fmt: str) -> None:
     """Render a template: each {{ op://vault/item/field }} becomes its secret.
 
-    Every reference is resolved before anything is written; values are
-    inserted as they are, without escaping. A template without references
-    passes through unchanged.
+    Every reference is resolved before anything is written. In a dotenv or
+    JSON template a value with quotes, `$`, backslashes or newlines is
+    escaped for its place (inside double quotes, single quotes, or bare), so
+    reading the file back gives the secret unchanged. A template without
+    references passes through unchanged.
     """
     from vaultgate.launch import template
     from vaultgate.resolve import resolve
@@ -29,7 +36,10 @@ def inject(in_file: Path | None, out_file: Path | None) -> None:
     text = _read_template(in_file)
     found = template.placeholders(text, os.environ)
     values = resolve([p.reference for p in found])
-    data = template.render(text, found, values).encode("utf-8", "surrogateescape")
+    if fmt == "auto":
+        fmt = template.detect_format(out_file, in_file)
+    data = template.render(text, found, values, fmt).encode(
+        "utf-8", "surrogateescape")
     if out_file is None:
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
