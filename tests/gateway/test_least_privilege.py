@@ -54,3 +54,36 @@ def test_pg18_gateway_role_is_not_superuser_and_provisions(
     assert row == (False, True, False)
     assert owner == (f"{project}_dev_owner",)
     assert version >= 180000
+
+
+def test_verifiers_follow_the_clusters_scram_iterations(pg18: PgServer,
+                                                       tmp_path: Path) -> None:
+    """PostgreSQL 16+ lets a cluster raise scram_iterations; the gateway's
+    verifiers use it, as libpq's would, and the role still logs in."""
+    role, database = f"vg_gw_{secrets.token_hex(4)}", f"vg_db_{secrets.token_hex(4)}"
+    password = generate_password()
+    with pg18.connect(autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE ROLE {} LOGIN CREATEROLE").format(
+            sql.Identifier(role)))
+        conn.execute(sql.SQL("ALTER ROLE {} SET scram_iterations = 8192").format(
+            sql.Identifier(role)))
+        conn.execute(sql.SQL("ALTER ROLE {} PASSWORD {}").format(
+            sql.Identifier(role), sql.Literal(conn.pgconn.encrypt_password(
+                password.reveal_bytes(), role.encode(), b"scram-sha-256").decode())))
+        conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(
+            sql.Identifier(database), sql.Identifier(role)))
+    gateway = start_gateway(tmp_path / "gw", host=pg18.host, port=pg18.port,
+                            database=database, admin_user=role,
+                            admin_password=password)
+    try:
+        project = new_project()
+        provision(gateway, project)
+        item = gateway.vault.get_item(f"{project}-dev")
+        with pg18.connect(autocommit=True) as conn:
+            stored = conn.execute(
+                "SELECT rolpassword FROM pg_authid WHERE rolname = %s",
+                (f"{project}_dev",)).fetchone()
+        assert stored is not None and stored[0].startswith("SCRAM-SHA-256$8192:")
+        pg18.connect(user=f"{project}_dev", password=item.get("password")).close()
+    finally:
+        gateway.stop()

@@ -58,6 +58,7 @@ class Gateway:
         self.verifier = Verifier(self.keys.get, max_body=settings.max_body)
         self.pool: Any = None
         self.server_version = 0
+        self.scram_iterations = scram.ITERATIONS
         self.available: frozenset[str] = frozenset()
         self.budget = audit.RefusalBudget()
         self._purger: asyncio.Task[None] | None = None
@@ -78,6 +79,12 @@ class Gateway:
             self.server_version = conn.info.server_version
             cur = await conn.execute("SELECT name FROM pg_available_extensions")
             self.available = frozenset(r[0] for r in await cur.fetchall())
+            if self.server_version >= 160000:
+                # Verifiers use the cluster's own iteration count, as libpq's
+                # PQencryptPasswordConn does (scram_iterations, PostgreSQL 16+).
+                cur = await conn.execute("SHOW scram_iterations")
+                row = await cur.fetchone()
+                self.scram_iterations = int(row[0]) if row else scram.ITERATIONS
         log.info("gateway ready: cluster %s:%s/%s, PostgreSQL %s",
                  self.settings.cluster.host, self.settings.cluster.port,
                  self.settings.cluster.database, self.server_version)
@@ -223,7 +230,8 @@ class Gateway:
         # Key derivation costs milliseconds: off the event loop, and without
         # holding a pooled connection (hashlib releases the GIL).
         if scram.supports(password):
-            return await run_in_threadpool(scram.verifier, password)
+            return await run_in_threadpool(scram.verifier, password,
+                                           iterations=self.scram_iterations)
         async with self._connection() as conn:
             raw = await run_in_threadpool(
                 conn.pgconn.encrypt_password, password.reveal_bytes(),
