@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import base64
-import hmac
-import secrets
+# base64, hmac and secrets are imported where used: they pull in OpenSSL's
+# hashes, which most CLI starts (run, read, --help) never need.
 
 MASK = "<concealed by vaultgate>"
 
@@ -37,6 +36,8 @@ class Secret:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Secret):
             return NotImplemented
+        import hmac
+
         return hmac.compare_digest(self.reveal_bytes(), other.reveal_bytes())
 
     # Unhashable on purpose: a hash of the value would be derived from it.
@@ -51,9 +52,14 @@ class Secret:
 
 def generate_password(nbytes: int = 32) -> Secret:
     """Return nbytes from the OS CSPRNG, base64url encoded without padding."""
+    import base64
+    import secrets
+
     raw = secrets.token_bytes(nbytes)
     return Secret(base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii"))
 
 
 def generate_hex(nbytes: int = 32) -> Secret:
+    import secrets
+
     return Secret(secrets.token_hex(nbytes))

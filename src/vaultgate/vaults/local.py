@@ -11,9 +11,7 @@ import errno
 import fcntl
 import json
 import os
-import secrets
 import stat
-import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -153,7 +151,7 @@ class LocalVault:
             os.close(fd)
 
     def _atomic_write(self, data: bytes) -> None:
-        tmp = self.path.with_name(f".{self.path.name}.{secrets.token_hex(6)}.tmp")
+        tmp = self.path.with_name(f".{self.path.name}.{os.urandom(6).hex()}.tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
             with os.fdopen(fd, "wb") as out:
@@ -173,7 +171,7 @@ class LocalVault:
     def _encrypt(self, doc: Document) -> bytes:
         from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-        nonce = secrets.token_bytes(NONCE_BYTES)
+        nonce = os.urandom(NONCE_BYTES)  # the OS CSPRNG, as secrets uses
         plain = json.dumps(doc, separators=(",", ":")).encode("utf-8")
         return MAGIC + nonce + AESGCM(self._key(create=True)).encrypt(
             nonce, plain, MAGIC)
@@ -231,7 +229,7 @@ class LocalVault:
                 f"key file {self.key_path} of local vault {self.path} is "
                 "missing; restore it, the vault cannot be read without it"
             )
-        key = secrets.token_bytes(32)
+        key = os.urandom(32)
         self.key_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         try:
             fd = os.open(self.key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -272,4 +270,4 @@ def _new_id() -> str:
     # 26 lowercase base32 characters, the shape of a 1Password ID.
     import base64
 
-    return base64.b32encode(uuid.uuid4().bytes).decode()[:26].lower()
+    return base64.b32encode(os.urandom(16)).decode()[:26].lower()
