@@ -52,6 +52,52 @@ def rotate(env_name: str, overlap: int, as_json: bool) -> None:
          f"{result['previous_key_id']} valid until {result['previous_not_after']}")
 
 
+@keys.command()
+@env_option
+@click.option("--scope-envs", default=None, metavar="ENV[,ENV...]",
+              help="Environments the key may ask for (default: any).")
+@click.option("--scope-operations", default=None, metavar="OP[,OP...]",
+              help="Operations it may ask for: target, provision, rotate "
+                   "(default: any).")
+@json_option
+def new(env_name: str, scope_envs: str | None, scope_operations: str | None,
+        as_json: bool) -> None:
+    """Create the env's first signing key item (32 random bytes) in its vault.
+
+    For a new gateway: the CLI and the gateway then read the same item. It
+    refuses to replace an existing item; use `keys rotate` for that.
+    """
+    import secrets
+
+    from vaultgate.errors import UsageError
+    from vaultgate.names import validate_env
+    from vaultgate.secret import generate_password
+    from vaultgate.vaults import ItemExistsError
+
+    vault, title = _item_of(env_name)
+    fields: dict[str, Any] = {
+        "key_id": f"k{time.strftime('%Y%m%d', time.gmtime())}-{secrets.token_hex(4)}",
+        "key": generate_password(32)}
+    if scope_envs:
+        fields["envs"] = ",".join(validate_env(e.strip())
+                                  for e in scope_envs.split(","))
+    if scope_operations:
+        ops = [o.strip() for o in scope_operations.split(",")]
+        unknown = set(ops) - {"target", "provision", "rotate"}
+        if unknown:
+            raise UsageError(f"unknown operation(s) {', '.join(sorted(unknown))}; "
+                             "use target, provision, rotate")
+        fields["operations"] = ",".join(ops)
+    try:
+        vault.create_item(title, fields)
+    except ItemExistsError as exc:
+        raise UsageError(f"signing key item {title!r} already exists in vault "
+                         f"{vault.name!r}; use vaultgate keys rotate") from exc
+    emit({"item": title, "key_id": fields["key_id"],
+          "reference": f"op://{vault.name}/{title}"}, as_json,
+         f"new signing key {fields['key_id']} in op://{vault.name}/{title}")
+
+
 def rotated_fields(item: Any, overlap: int, now: float
                    ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The item's fields after a rotation, and what to report (no key bytes)."""
