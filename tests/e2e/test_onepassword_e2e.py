@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -111,7 +112,14 @@ def _wait_healthy(url: str, process: subprocess.Popen[bytes], log: Path,
 @pytest.fixture(params=BACKENDS, ids=["op", "op-connect", "op-sdk"])
 def stack(request: pytest.FixtureRequest, pg18: PgServer, tmp_path: Path,
           vaultgate_home: Path) -> Iterator[Stack]:
-    standin = request.getfixturevalue(request.param)
+    with running_stack(request.getfixturevalue(request.param), pg18,
+                       tmp_path) as made:
+        yield made
+
+
+@contextmanager
+def running_stack(standin: Any, pg18: PgServer, tmp_path: Path) -> Iterator[Stack]:
+    """A gateway process on `standin` and a project folder that uses it."""
     assert pg18.gateway is not None and pg18.gateway.password is not None
     backend = standin.open()
     backend.create_item(GATEWAY_DB_ITEM, {"username": pg18.gateway.user,
@@ -321,3 +329,69 @@ def test_the_notes_example_moves_to_1password_by_editing_vaultgate_toml_alone(
     assert body in [n["body"] for n in listed["notes"]]
     assert _refused(pg18, stack.item("notes-dev"), old)
     assert (folder / ".env").read_text() == env_file
+
+
+def _wait_for(predicate: Any, proc: subprocess.Popen[bytes], what: str) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        if proc.poll() is not None:
+            pytest.fail(f"rotate ended (exit {proc.returncode}) before {what}")
+        time.sleep(0.01)
+    pytest.fail(f"never saw {what}")
+
+
+def test_rotate_killed_between_each_pair_of_steps_then_rerun(
+        op_cli: Any, pg18: PgServer, tmp_path: Path, vaultgate_home: Path) -> None:
+    """A slow `op` (0.25 s a call; the real one takes more) opens a window after
+    each step; rotate is SIGKILLed in it, the vault still holds a password that
+    logs in, and a rerun finishes with the old password refused."""
+    op_cli.delay(0.25)
+    with running_stack(op_cli, pg18, tmp_path) as stack:
+        project = f"k{secrets.token_hex(5)}"
+        fast = {"OP_STANDIN_DELAY": "0"}
+        assert stack.cli("provision", project, extra_env=fast).returncode == 0
+        for after in ("create", "set", "test"):
+            _kill_rotation_after(stack, op_cli, pg18, project, after)
+
+
+def _kill_rotation_after(stack: Stack, op_cli: Any, pg18: PgServer, project: str,
+                         after: str) -> None:
+    import signal
+    import threading
+
+    title = f"{project}-dev"
+    old = stack.password(title)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vaultgate", "rotate", project],
+        cwd=stack.folder, env=_process_env(op_cli), start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    progress: list[str] = []
+    reader = threading.Thread(target=lambda: progress.extend(proc.stderr or []),
+                              daemon=True)
+    reader.start()
+    # rotate reports each finished step ("1/4 ...") before it starts the next.
+    step = {"create": "1/4", "set": "2/4", "test": "3/4"}[after]
+    _wait_for(lambda: any(step in line for line in list(progress)), proc,
+              f"step '{after}' finish")
+    # The whole command dies, an `op` call it has in flight included.
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+    item = stack.item(title)
+    assert item.has("password_pending"), (after, progress)
+    pending = item.text("password_pending")
+    if after == "create":
+        assert not _refused(pg18, item, old), after   # the role still has the old
+    else:
+        assert not _refused(pg18, item, pending), after  # the role has the new one
+        assert _refused(pg18, item, old), after
+
+    rerun = stack.cli("rotate", project, extra_env={"OP_STANDIN_DELAY": "0"})
+    assert rerun.returncode == 0, rerun.stderr
+    final = stack.item(title)
+    assert final.text("password") == pending
+    assert not final.has("password_pending")
+    assert not _refused(pg18, final, pending)
+    assert _refused(pg18, final, old)
