@@ -84,13 +84,18 @@ def start_gateway(workdir: Path, *, host: str, port: int, database: str,
         f'[cluster]\nhost = "{host}"\nport = {port}\ndatabase = "{database}"\n'
         'admin = "op://local/vaultgate-gateway-db"\n'
         '[signing]\nkeys = ["op://local/vaultgate-signing-key"]\n')
-    log_path = workdir / "gateway.log"
+    return spawn_gateway(config, listen, workdir / "gateway.log", vault, key)
+
+
+def spawn_gateway(config: Path, port: int, log_path: Path, vault: LocalVault,
+                  key: SigningKey) -> RunningGateway:
+    """Run `vaultgate gateway serve --config` and wait until it is healthy."""
     with open(log_path, "ab") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "vaultgate", "gateway", "serve", "--config",
              str(config)], stdout=log, stderr=subprocess.STDOUT,
             env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    gateway = RunningGateway(f"http://127.0.0.1:{listen}", process, log_path,
+    gateway = RunningGateway(f"http://127.0.0.1:{port}", process, log_path,
                              config, vault, key)
     _wait_healthy(gateway)
     return gateway

@@ -20,10 +20,16 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "notes"
 
 
 def start_app(e2e: E2E, folder: Path, port: int) -> subprocess.Popen[bytes]:
+    return start_notes(folder, port, e2e.env())
+
+
+def start_notes(folder: Path, port: int,
+                env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """The notes example under `vaultgate run`, once it answers on `port`."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "vaultgate", "run", "--env-file", ".env", "--",
          sys.executable, "app.py", "--port", str(port)],
-        cwd=folder, env=e2e.env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if proc.poll() is not None:

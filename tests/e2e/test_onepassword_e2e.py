@@ -268,23 +268,9 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "notes"
 
 
 def _start_notes(stack: Stack, folder: Path, port: int) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "vaultgate", "run", "--env-file", ".env", "--",
-         sys.executable, "app.py", "--port", str(port)],
-        cwd=folder, env=_process_env(stack.standin), stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            out = proc.stdout.read().decode() if proc.stdout else ""
-            pytest.fail(f"the notes app exited: {out}")
-        try:
-            httpx.get(f"http://127.0.0.1:{port}/notes", timeout=1)
-            return proc
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    proc.kill()
-    pytest.fail("the notes app never answered")
+    from tests.e2e.test_example import start_notes
+
+    return start_notes(folder, port, _process_env(stack.standin))
 
 
 def test_the_notes_example_moves_to_1password_by_editing_vaultgate_toml_alone(

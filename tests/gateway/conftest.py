@@ -33,16 +33,7 @@ def pg15_admin() -> psycopg.Connection:
 @pytest.fixture(scope="module")
 def pg15_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningGateway]:
     """A gateway whose own role has CREATEROLE only and owns a fresh database."""
-    suffix = secrets.token_hex(4)
-    role, database = f"vg_gw_{suffix}", f"vg_db_{suffix}"
-    password = generate_password()
-    with pg15_admin() as conn:
-        verifier = conn.pgconn.encrypt_password(
-            password.reveal_bytes(), role.encode(), b"scram-sha-256").decode()
-        conn.execute(sql.SQL("CREATE ROLE {} LOGIN CREATEROLE PASSWORD {}").format(
-            sql.Identifier(role), sql.Literal(verifier)))
-        conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(
-            sql.Identifier(database), sql.Identifier(role)))
+    role, database, password = _gateway_database(secrets.token_hex(4))
     gateway = start_gateway(Path(tmp_path_factory.mktemp("gw15")), host="127.0.0.1",
                             port=5432, database=database, admin_user=role,
                             admin_password=password)

@@ -12,10 +12,10 @@ from tests.gateway.conftest import _drop, pg15_admin
 from tests.gateway.test_gateway_pg15 import new_project, provision
 from tests.gateway_process import (
     RunningGateway,
-    _wait_healthy,
     free_port,
     key_fields,
     new_key,
+    spawn_gateway,
 )
 from vaultgate.vaults.local import LocalVault
 
@@ -90,19 +90,9 @@ def test_a_superuser_role_is_refused(tmp_path: Path) -> None:
 
 def _start(config: Path, vault: LocalVault, key: object,
            tmp_path: Path) -> RunningGateway:
-    import os
-
     port = int(config.read_text().split("listen_port = ")[1].split()[0])
-    log = tmp_path / "gateway.log"
-    with open(log, "ab") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "vaultgate", "gateway", "serve", "--config",
-             str(config)], stdout=out, stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    gateway = RunningGateway(f"http://127.0.0.1:{port}", process, log, config,
-                             vault, key)  # type: ignore[arg-type]
-    _wait_healthy(gateway)
-    return gateway
+    return spawn_gateway(config, port, tmp_path / "gateway.log", vault,
+                         key)  # type: ignore[arg-type]
 
 
 

@@ -4,10 +4,7 @@ on both; expired nonces are purged."""
 from __future__ import annotations
 
 import json
-import os
 import secrets
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,8 +16,8 @@ from tests.gateway.conftest import _drop, _gateway_database
 from tests.gateway.test_gateway_pg15 import make_item, roles_like
 from tests.gateway_process import (
     RunningGateway,
-    _wait_healthy,
     free_port,
+    spawn_gateway,
     start_gateway,
 )
 from vaultgate.gateway import db
@@ -39,17 +36,9 @@ def replicas(tmp_path: Path) -> Iterator[tuple[RunningGateway, RunningGateway]]:
     config = tmp_path / "b.toml"
     config.write_text(first.config_path.read_text().replace(
         f"listen_port = {first.url.rsplit(':', 1)[1]}", f"listen_port = {port}"))
-    log = tmp_path / "b.log"
-    with open(log, "ab") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "vaultgate", "gateway", "serve", "--config",
-             str(config)], stdout=out, stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    second = RunningGateway(f"http://127.0.0.1:{port}", process, log, config,
-                            first.vault, first.key)
+    second = spawn_gateway(config, port, tmp_path / "b.log", first.vault, first.key)
     second.database = first.database = database  # type: ignore[attr-defined]
     try:
-        _wait_healthy(second)
         yield first, second
     finally:
         second.stop()
