@@ -22,7 +22,7 @@ class BenchCluster:
     """The bench's database on PostgreSQL 15 and the roles made for it."""
 
     suffix: str = field(default_factory=lambda: secrets.token_hex(4))
-    password: Secret = field(default_factory=generate_password)
+    login_secret: Secret = field(default_factory=generate_password)
 
     @property
     def database(self) -> str:
@@ -54,7 +54,7 @@ class BenchCluster:
         with connect() as conn:
             for role in (self.gateway_role, self.openbao_role):
                 verifier = conn.pgconn.encrypt_password(
-                    self.password.reveal_bytes(), role.encode(), b"scram-sha-256")
+                    self.login_secret.reveal_bytes(), role.encode(), b"scram-sha-256")
                 conn.execute(sql.SQL("CREATE ROLE {} LOGIN CREATEROLE PASSWORD {}")
                              .format(sql.Identifier(role),
                                      sql.Literal(bytes(verifier).decode())))

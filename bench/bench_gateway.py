@@ -88,7 +88,7 @@ def _services(tmp: Path, cluster: BenchCluster
         gateway = start_gateway(tmp / "gateway", host="127.0.0.1", port=5432,
                                 database=cluster.database,
                                 admin_user=cluster.gateway_role,
-                                admin_password=cluster.password, extensions=())
+                                admin_secret=cluster.login_secret, extensions=())
         stack.callback(gateway.stop)
         bao = start_openbao(tmp / "bao")
         stack.callback(bao.stop)
@@ -137,7 +137,7 @@ def configure_database_engine(bao: RunningOpenBao, cluster: BenchCluster) -> Non
         "pg15", "postgresql-database-plugin", allowed_roles=["app"],
         connection_url=("postgresql://{{username}}:{{password}}@127.0.0.1:5432/"
                         f"{cluster.database}?sslmode=disable"),
-        username=cluster.openbao_role, password=cluster.password.reveal(),
+        username=cluster.openbao_role, password=cluster.login_secret.reveal(),
         username_template=cluster.issued_prefix + "{{random 20 | lowercase}}",
         # Like the gateway: PostgreSQL gets a SCRAM verifier, not the password.
         password_authentication="scram-sha-256",
@@ -163,7 +163,7 @@ def psycopg_case(cluster: BenchCluster, gateway: RunningGateway,
                  targets: list[Target]) -> WorkerFactory:
     pool = ConnectionPool(kwargs={
         "host": "127.0.0.1", "port": 5432, "dbname": cluster.database,
-        "user": cluster.gateway_role, "password": cluster.password.reveal(),
+        "user": cluster.gateway_role, "password": cluster.login_secret.reveal(),
         "autocommit": True}, min_size=POOL_SIZE, max_size=POOL_SIZE, open=True)
     passwords = {t: gateway.vault.get_item(t.item_title).get("password")
                  for t in targets}

@@ -40,7 +40,7 @@ def main() -> None:
             gateway = start_gateway(Path(tmp) / "gateway", host="127.0.0.1",
                                     port=5432, database=cluster.database,
                                     admin_user=cluster.gateway_role,
-                                    admin_password=cluster.password, extensions=())
+                                    admin_secret=cluster.login_secret, extensions=())
             try:
                 targets = provision(gateway, cluster, args.clients)
                 folded = profile(spy, gateway.process.pid, args, targets, gateway)

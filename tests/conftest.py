@@ -6,7 +6,7 @@
     vaultgate_home   a temp dir set as VAULTGATE_HOME
 
 Each server is a tests.pg.PgServer: `.connect()` gives an admin connection,
-`.admin.password` the Secret, `.gateway` the least-privilege gateway login
+`.admin.secret` the Secret, `.gateway` the least-privilege gateway login
 (clusters only). A server that cannot be had fails the test, never skips it.
 """
 

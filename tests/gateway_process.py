@@ -64,14 +64,14 @@ def key_fields(key: SigningKey) -> dict[str, str | Secret]:
 
 
 def start_gateway(workdir: Path, *, host: str, port: int, database: str,
-                  admin_user: str, admin_password: Secret,
+                  admin_user: str, admin_secret: Secret,
                   extensions: Iterable[str] = ("citext", "hstore", "pg_trgm"),
                   key: SigningKey | None = None) -> RunningGateway:
     """Write a vault and settings under workdir and start `vaultgate gateway serve`."""
     workdir.mkdir(parents=True, exist_ok=True)
     vault = LocalVault(workdir / "vault.enc", workdir / "vault.key")
     vault.create_item("vaultgate-gateway-db",
-                      {"username": admin_user, "password": admin_password})
+                      {"username": admin_user, "password": admin_secret})
     key = key or new_key()
     vault.create_item("vaultgate-signing-key", key_fields(key))
     listen = free_port()

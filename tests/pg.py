@@ -1,7 +1,7 @@
 """Test PostgreSQL servers: where each one is and how an admin logs in.
 
 Fixtures in conftest.py build these; tests use `server.connect()` for an admin
-connection and `server.password` (a Secret) when they need the credential.
+connection and `server.admin.secret` (a Secret) when they need the credential.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ MACHINE_BINDIR = Path("/usr/lib/postgresql/15/bin")
 @dataclass(frozen=True)
 class Login:
     user: str
-    password: Secret | None
+    secret: Secret | None
 
 
 @dataclass(frozen=True)
@@ -53,20 +53,20 @@ class PgServer:
         return self.cluster.log_path if self.cluster else None
 
     def connect(self, dbname: str | None = None, *, user: str | None = None,
-                password: Secret | None = None, **kwargs: Any
+                secret: Secret | None = None, **kwargs: Any
                 ) -> psycopg.Connection[Any]:
-        """An admin connection over TCP, or as `user` with `password`."""
-        login = self.admin if user is None else Login(user, password)
-        secret = login.password.reveal() if login.password is not None else None
+        """An admin connection over TCP, or as `user` with `secret`."""
+        login = self.admin if user is None else Login(user, secret)
+        shown = login.secret.reveal() if login.secret is not None else None
         return psycopg.connect(host=self.host, port=self.port, user=login.user,
-                               password=secret, dbname=dbname or self.dbname,
+                               password=shown, dbname=dbname or self.dbname,
                                connect_timeout=10, **kwargs)
 
     def connect_gateway(self, **kwargs: Any) -> psycopg.Connection[Any]:
         """A connection as the least-privilege gateway role, if this server has one."""
         if self.gateway is None:
             raise RuntimeError(f"{self.name} has no gateway role")
-        return self.connect(user=self.gateway.user, password=self.gateway.password,
+        return self.connect(user=self.gateway.user, secret=self.gateway.secret,
                             **kwargs)
 
 

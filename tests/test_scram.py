@@ -32,9 +32,9 @@ def test_a_role_with_the_verifier_logs_in_and_a_wrong_password_is_refused(
         conn.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
             sql.Identifier(role), sql.Literal(scram.verifier(password))))
     try:
-        pg18.connect(user=role, password=password).close()
+        pg18.connect(user=role, secret=password).close()
         with pytest.raises(psycopg.OperationalError):
-            pg18.connect(user=role, password=generate_password()).close()
+            pg18.connect(user=role, secret=generate_password()).close()
     finally:
         with pg18.connect() as conn:
             conn.autocommit = True

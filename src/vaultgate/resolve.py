@@ -160,15 +160,15 @@ def resolve(
 
 
 def database_url(
-    host: str, port: int | str, database: str, username: str, password: Secret
+    host: str, port: int | str, database: str, username: str, secret: Secret
 ) -> Secret:
     """Return a postgresql:// URL with every part percent-encoded, as a Secret."""
     if ":" in host and not host.startswith("["):
         host = f"[{host}]"
     user = quote(username, safe="")
-    secret = quote(password.reveal(), safe="")
+    encoded = quote(secret.reveal(), safe="")
     name = quote(database, safe="")
-    return Secret(f"postgresql://{user}:{secret}@{host}:{int(port)}/{name}")
+    return Secret(f"postgresql://{user}:{encoded}@{host}:{int(port)}/{name}")
 
 
 def _profiles_by_segment(manifest: Manifest) -> dict[str, list[_Profile]]:

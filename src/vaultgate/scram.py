@@ -17,10 +17,10 @@ from vaultgate.secret import Secret
 ITERATIONS = 4096  # PostgreSQL's default scram_iterations
 
 
-def verifier(password: Secret, *, salt: bytes | None = None,
+def verifier(plaintext: Secret, *, salt: bytes | None = None,
              iterations: int = ITERATIONS) -> str:
     """Return `SCRAM-SHA-256$<iter>:<salt>$<StoredKey>:<ServerKey>`."""
-    raw = password.reveal()
+    raw = plaintext.reveal()
     if not _is_saslprep_identity(raw):
         raise ValueError("password needs SASLprep; use libpq's encrypt_password")
     salt = salt if salt is not None else secrets.token_bytes(16)
@@ -32,9 +32,9 @@ def verifier(password: Secret, *, salt: bytes | None = None,
             f"${_b64(stored_key)}:{_b64(server_key)}")
 
 
-def supports(password: Secret) -> bool:
+def supports(plaintext: Secret) -> bool:
     """True when this module computes the same verifier libpq would."""
-    return _is_saslprep_identity(password.reveal())
+    return _is_saslprep_identity(plaintext.reveal())
 
 
 def _is_saslprep_identity(text: str) -> bool:

@@ -80,14 +80,14 @@ def test_variables_inside_a_reference_are_expanded_first(work: Path) -> None:
 def test_database_url_from_the_url_field_keeps_an_awkward_password(work) -> None:
     import psycopg.conninfo
 
-    password = Secret(f"{generate_password(9).reveal()}@/:#%?{os.urandom(2).hex()}")
-    url = database_url("127.0.0.1", 5432, "billing", "billing_dev", password)
-    local_vault().create_item("billing-dev", {"password": password, "url": url})
+    awkward = Secret(f"{generate_password(9).reveal()}@/:#%?{os.urandom(2).hex()}")
+    url = database_url("127.0.0.1", 5432, "billing", "billing_dev", awkward)
+    local_vault().create_item("billing-dev", {"password": awkward, "url": url})
     (got,) = dump(work, "DATABASE_URL",
                   env={"DATABASE_URL": "op://local/billing-dev/url"})
     assert got == url.reveal_bytes()
     assert psycopg.conninfo.conninfo_to_dict(got.decode())["password"] == (
-        password.reveal())
+        awkward.reveal())
 
 
 def test_secrets_are_masked_on_stdout_and_stderr(work: Path) -> None:

@@ -46,7 +46,7 @@ class Stack:
     gateway_url: str
     gateway_log: Path
     key: SigningKey
-    admin_password: Secret
+    admin_secret: Secret
     gateway_pid: int
 
     @property
@@ -120,10 +120,10 @@ def stack(request: pytest.FixtureRequest, pg18: PgServer, tmp_path: Path,
 @contextmanager
 def running_stack(standin: Any, pg18: PgServer, tmp_path: Path) -> Iterator[Stack]:
     """A gateway process on `standin` and a project folder that uses it."""
-    assert pg18.gateway is not None and pg18.gateway.password is not None
+    assert pg18.gateway is not None and pg18.gateway.secret is not None
     backend = standin.open()
     backend.create_item(GATEWAY_DB_ITEM, {"username": pg18.gateway.user,
-                                          "password": pg18.gateway.password})
+                                          "password": pg18.gateway.secret})
     key = new_key()
     backend.create_item(SIGNING_ITEM, key_fields(key))
 
@@ -147,7 +147,7 @@ def running_stack(standin: Any, pg18: PgServer, tmp_path: Path) -> Iterator[Stac
             f'[env.dev]\nvault = "team"\ngateway = "{url}"\n\n'
             f'[vault.team]\nbackend = "{settings["backend"]}"\n'
             f'vault = "{settings["vault"]}"\n')
-        yield Stack(standin, folder, url, log, key, pg18.gateway.password,
+        yield Stack(standin, folder, url, log, key, pg18.gateway.secret,
                     process.pid)
     finally:
         if process.poll() is None:
@@ -159,15 +159,15 @@ def running_stack(standin: Any, pg18: PgServer, tmp_path: Path) -> Iterator[Stac
                 process.wait(5)
 
 
-def _login(pg: PgServer, item: Any, password: str) -> psycopg.Connection[Any]:
+def _login(pg: PgServer, item: Any, candidate: str) -> psycopg.Connection[Any]:
     return psycopg.connect(host=item.text("host"), port=item.text("port"),
                            dbname=item.text("database"), user=item.text("username"),
-                           password=password, connect_timeout=5)
+                           password=candidate, connect_timeout=5)
 
 
-def _refused(pg: PgServer, item: Any, password: str) -> bool:
+def _refused(pg: PgServer, item: Any, candidate: str) -> bool:
     try:
-        _login(pg, item, password).close()
+        _login(pg, item, candidate).close()
     except psycopg.OperationalError as exc:
         assert "password authentication" in str(exc)
         return True
@@ -248,7 +248,7 @@ def test_provision_read_run_inject_rotate(stack: Stack, pg18: PgServer) -> None:
     # no secret ever travelled in an argv (op), a request line (Connect) or an
     # SDK invocation other than the item writes that must carry it (op-sdk)
     for value in (password, new_password, stack.key.secret.reveal(),
-                  stack.admin_password.reveal()):
+                  stack.admin_secret.reveal()):
         assert not stack.standin.leaked(value)
     assert stack.standin.requests() > 0
     server = getattr(stack.standin, "server", None)

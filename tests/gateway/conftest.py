@@ -36,7 +36,7 @@ def pg15_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningGa
     role, database, password = _gateway_database(secrets.token_hex(4))
     gateway = start_gateway(Path(tmp_path_factory.mktemp("gw15")), host="127.0.0.1",
                             port=5432, database=database, admin_user=role,
-                            admin_password=password)
+                            admin_secret=password)
     gateway.database = database  # type: ignore[attr-defined]
     try:
         yield gateway
@@ -90,7 +90,7 @@ def scoped_gateway(tmp_path_factory: pytest.TempPathFactory
     key = new_key(envs=frozenset({"staging"}), operations=frozenset({"target"}))
     gateway = start_gateway(Path(tmp_path_factory.mktemp("gwscoped")),
                             host="127.0.0.1", port=5432, database=database,
-                            admin_user=role, admin_password=password, key=key)
+                            admin_user=role, admin_secret=password, key=key)
     started = time.monotonic()
     expired = new_key(not_after=time.time() - 60)
     fields = dict(key_fields(key))

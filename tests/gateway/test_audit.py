@@ -24,7 +24,7 @@ def audited(tmp_path) -> Iterator[RunningGateway]:  # type: ignore[no-untyped-de
     role, database, password = _gateway_database(secrets.token_hex(4))
     gateway = start_gateway(tmp_path / "gw", host="127.0.0.1", port=5432,
                             database=database, admin_user=role,
-                            admin_password=password)
+                            admin_secret=password)
     gateway.database = database  # type: ignore[attr-defined]
     try:
         yield gateway

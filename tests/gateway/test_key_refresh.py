@@ -30,7 +30,7 @@ def test_a_key_revoked_in_the_vault_is_refused_within_seconds(
     role, database, password = _gateway_database(secrets.token_hex(4))
     gateway = start_gateway(tmp_path / "gw", host="127.0.0.1", port=5432,
                             database=database, admin_user=role,
-                            admin_password=password)
+                            admin_secret=password)
     try:
         old = gateway.key
         assert target_ok(gateway.url, old)

@@ -26,7 +26,7 @@ def rotating(tmp_path: Path) -> Iterator[RunningGateway]:
     role, database, password = _gateway_database(secrets.token_hex(4))
     gateway = start_gateway(tmp_path / "gw", host="127.0.0.1", port=5432,
                             database=database, admin_user=role,
-                            admin_password=password)
+                            admin_secret=password)
     gateway.database = database  # type: ignore[attr-defined]
     gateway.started = time.monotonic()  # type: ignore[attr-defined]
     (tmp_path / "vaultgate.toml").write_text(

@@ -28,7 +28,7 @@ def pg18_gateway(pg18: PgServer, tmp_path: Path) -> Iterator[RunningGateway]:
             sql.Identifier(database), sql.Identifier(role)))
     gateway = start_gateway(tmp_path / "gw18", host=pg18.host, port=pg18.port,
                             database=database, admin_user=role,
-                            admin_password=password)
+                            admin_secret=password)
     gateway.server = pg18  # type: ignore[attr-defined]
     gateway.role = role  # type: ignore[attr-defined]
     gateway.database = database  # type: ignore[attr-defined]
@@ -74,7 +74,7 @@ def test_verifiers_follow_the_clusters_scram_iterations(pg18: PgServer,
             sql.Identifier(database), sql.Identifier(role)))
     gateway = start_gateway(tmp_path / "gw", host=pg18.host, port=pg18.port,
                             database=database, admin_user=role,
-                            admin_password=password)
+                            admin_secret=password)
     try:
         project = new_project()
         provision(gateway, project)
@@ -84,6 +84,6 @@ def test_verifiers_follow_the_clusters_scram_iterations(pg18: PgServer,
                 "SELECT rolpassword FROM pg_authid WHERE rolname = %s",
                 (f"{project}_dev",)).fetchone()
         assert stored is not None and stored[0].startswith("SCRAM-SHA-256$8192:")
-        pg18.connect(user=f"{project}_dev", password=item.get("password")).close()
+        pg18.connect(user=f"{project}_dev", secret=item.get("password")).close()
     finally:
         gateway.stop()

@@ -27,7 +27,7 @@ def test_every_line_of_a_running_gateway_is_json(tmp_path) -> None:  # type: ign
     role, database, password = _gateway_database(secrets.token_hex(4))
     gateway = start_gateway(tmp_path / "gw", host="127.0.0.1", port=5432,
                             database=database, admin_user=role,
-                            admin_password=password)
+                            admin_secret=password)
     try:
         import httpx
 

@@ -30,7 +30,7 @@ def replicas(tmp_path: Path) -> Iterator[tuple[RunningGateway, RunningGateway]]:
     role, database, password = _gateway_database(secrets.token_hex(4))
     first = start_gateway(tmp_path / "a", host="127.0.0.1", port=5432,
                           database=database, admin_user=role,
-                          admin_password=password)
+                          admin_secret=password)
     # The second replica: same settings, same vault and key, another port.
     port = free_port()
     config = tmp_path / "b.toml"

@@ -44,7 +44,7 @@ def test_right_password_is_accepted_over_tcp(server: PgServer) -> None:
 
 def test_wrong_password_is_refused_over_tcp(server: PgServer) -> None:
     with pytest.raises(psycopg.OperationalError, match="password authentication"):
-        server.connect(user=SUPERUSER, password=generate_password()).close()
+        server.connect(user=SUPERUSER, secret=generate_password()).close()
 
 
 def test_no_password_is_refused_on_the_socket_too(server: PgServer) -> None:

@@ -40,10 +40,10 @@ def test_the_file_holds_no_plaintext_and_is_private(tmp_path: Path) -> None:
     import stat
 
     vault = LocalVault(tmp_path / "vault.enc", tmp_path / "vault.key", "local")
-    secret = generate_password()
-    vault.create_item("app-dev", {"password": secret, "host": "db.example.internal"})
+    value = generate_password()
+    vault.create_item("app-dev", {"password": value, "host": "db.example.internal"})
     data = vault.path.read_bytes()
-    assert secret.reveal().encode() not in data
+    assert value.reveal().encode() not in data
     assert b"app-dev" not in data and b"db.example.internal" not in data
     assert stat.S_IMODE(vault.path.stat().st_mode) == 0o600
     assert stat.S_IMODE(vault.key_path.stat().st_mode) == 0o600

@@ -16,11 +16,11 @@ from vaultgate.vaults.base import ItemExistsError
 FAST = Backoff(attempts=4, first_delay=0.0, max_delay=0.0)
 
 
-def credential(password: Secret | None = None) -> dict[str, Any]:
-    password = password or generate_password()
+def credential(given: Secret | None = None) -> dict[str, Any]:
+    value = given or generate_password()
     return {"host": "127.0.0.1", "port": "5432", "database": "app",
-            "username": "billing_dev_login", "password": password,
-            "url": Secret(f"postgresql://billing_dev_login:{password.reveal()}"
+            "username": "billing_dev_login", "password": value,
+            "url": Secret(f"postgresql://billing_dev_login:{value.reveal()}"
                           "@127.0.0.1:5432/app")}
 
 

@@ -51,9 +51,10 @@ def vault(bao: RunningOpenBao, prefix: str) -> OpenBaoVault:
     return OpenBaoVault(bao.addr, bao.token, path_prefix=prefix, name="team")
 
 
-def credential(password: Secret | None = None) -> dict[str, Any]:
+def credential(given: Secret | None = None) -> dict[str, Any]:
+    value = given or generate_password()
     return {"host": "127.0.0.1", "port": "5432", "database": "app",
-            "username": "billing_dev", "password": password or generate_password()}
+            "username": "billing_dev", "password": value}
 
 
 def revealed(fields: dict[str, Any]) -> dict[str, str]:

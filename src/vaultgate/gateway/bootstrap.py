@@ -105,10 +105,10 @@ def _ensure_role(admin: psycopg.Connection[Any], vault: Vault, title: str,
     return not exists
 
 
-def _set_role(admin: psycopg.Connection[Any], role: str, password: Secret,
+def _set_role(admin: psycopg.Connection[Any], role: str, secret: Secret,
               *, create: bool) -> None:
     verifier = admin.pgconn.encrypt_password(
-        password.reveal_bytes(), role.encode(), b"scram-sha-256").decode()
+        secret.reveal_bytes(), role.encode(), b"scram-sha-256").decode()
     verb = "CREATE" if create else "ALTER"
     admin.execute(sql.SQL(verb + " ROLE {} WITH LOGIN CREATEROLE PASSWORD {}").format(
         sql.Identifier(role), sql.Literal(verifier)))

@@ -34,12 +34,12 @@ def nonce_statement(key_id: str, nonce: str, expires: int) -> sql.Composable:
         sql.Literal(key_id), sql.Literal(nonce), sql.Literal(expires))
 
 
-def make_pool(cluster: ClusterSettings, username: str, password: Secret,
+def make_pool(cluster: ClusterSettings, username: str, secret: Secret,
               min_size: int, max_size: int) -> AsyncConnectionPool[Any]:
     # The password travels to libpq in memory; it is in no argv and no file.
     kwargs = {
         "host": cluster.host, "port": cluster.port, "dbname": cluster.database,
-        "user": username, "password": password.reveal(), "autocommit": True,
+        "user": username, "password": secret.reveal(), "autocommit": True,
         "application_name": "vaultgate-gateway", "connect_timeout": 5,
     }
     return AsyncConnectionPool(kwargs=kwargs, min_size=min_size, max_size=max_size,

@@ -195,12 +195,12 @@ class Cluster:
 
     # -- connections ----------------------------------------------------------
 
-    def connect(self, user: str, password: Secret, dbname: str = "postgres",
+    def connect(self, user: str, secret: Secret, dbname: str = "postgres",
                 **kwargs: Any) -> psycopg.Connection[Any]:
-        """Open a connection over TCP to 127.0.0.1, proving `password`."""
+        """Open a connection over TCP to 127.0.0.1, proving `secret`."""
         try:
             return psycopg.connect(host=self.host, port=self.port, user=user,
-                                   password=password.reveal(), dbname=dbname,
+                                   password=secret.reveal(), dbname=dbname,
                                    connect_timeout=10, **kwargs)
         except psycopg.OperationalError as exc:
             raise StackError(

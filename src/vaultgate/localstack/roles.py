@@ -28,13 +28,13 @@ PRECREATED_EXTENSIONS = ("vector",)
 _NOT_OFFERED = frozenset({"plpgsql"})
 
 
-def ensure_gateway_role(cluster: Cluster, admin_password: Secret,
-                        gateway_password: Secret) -> list[str]:
+def ensure_gateway_role(cluster: Cluster, admin_secret: Secret,
+                        gateway_secret: Secret) -> list[str]:
     """Create or repair the gateway role and database; return the allowlist."""
-    with cluster.connect(SUPERUSER, admin_password, autocommit=True) as conn:
-        _ensure_role(conn, cluster.major, gateway_password)
+    with cluster.connect(SUPERUSER, admin_secret, autocommit=True) as conn:
+        _ensure_role(conn, cluster.major, gateway_secret)
         _ensure_database(conn)
-    with cluster.connect(SUPERUSER, admin_password, DATABASE,
+    with cluster.connect(SUPERUSER, admin_secret, DATABASE,
                          autocommit=True) as conn:
         _precreate_extensions(conn)
         return _allowlist(conn)

@@ -199,7 +199,7 @@ class LocalStack:
 
     # -- PostgreSQL -----------------------------------------------------------
 
-    def _start_cluster(self, admin_password: Secret,
+    def _start_cluster(self, admin_secret: Secret,
                        progress: Progress | None) -> Cluster:
         if _system.is_root():
             _system.make_system_root()
@@ -208,9 +208,9 @@ class LocalStack:
         started = existing and not cluster.is_running()
         if started:
             _say(progress, f"starting PostgreSQL {cluster.major}")
-        cluster.init(admin_password)
+        cluster.init(admin_secret)
         if existing:
-            self._check_admin_logs_in(cluster, admin_password, stop=started)
+            self._check_admin_logs_in(cluster, admin_secret, stop=started)
         return cluster
 
     def _check_admin_exists(self, vault: LocalVault, cluster: Cluster) -> None:
@@ -223,10 +223,10 @@ class LocalStack:
             raise StackError(self._orphan_message(
                 cluster, f"the vault has no {ADMIN_ITEM} item")) from None
 
-    def _check_admin_logs_in(self, cluster: Cluster, password: Secret, *,
+    def _check_admin_logs_in(self, cluster: Cluster, secret: Secret, *,
                              stop: bool) -> None:
         try:
-            cluster.connect(SUPERUSER, password).close()
+            cluster.connect(SUPERUSER, secret).close()
         except StackError as exc:
             if stop:
                 cluster.stop()

@@ -106,13 +106,13 @@ def _create_item(session: Session, target: Target, progress: Progress) -> bool:
 
 
 def connection_fields(where: dict[str, Any], username: str,
-                      password: Secret) -> dict[str, Secret | str]:
+                      login_secret: Secret) -> dict[str, Secret | str]:
     """The item's fields: everything a connection needs, plus the derived url."""
     from vaultgate.resolve import database_url
 
     host, port, database = str(where["host"]), str(where["port"]), where["database"]
     return {
         "host": host, "port": port, "database": database, "username": username,
-        "password": password,
-        "url": database_url(host, port, database, username, password),
+        "password": login_secret,
+        "url": database_url(host, port, database, username, login_secret),
     }
